@@ -1,0 +1,1 @@
+"""Microvisor: virtual STM32U585, microvisor kernel, cloud service, developer and factory tools."""

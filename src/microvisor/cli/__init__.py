@@ -1,0 +1,1 @@
+"""The `microvisor` command line."""

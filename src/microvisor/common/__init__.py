@@ -1,0 +1,1 @@
+"""What every side agrees on: system-call table, status codes, formats."""

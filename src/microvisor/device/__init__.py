@@ -1,0 +1,1 @@
+"""The virtual STM32U585: CPU, exception model, memory, storage, peripherals, debug port."""

@@ -1,0 +1,1 @@
+"""Memory-mapped peripherals of the virtual STM32U585."""

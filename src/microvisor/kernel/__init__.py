@@ -1,0 +1,1 @@
+"""The microvisor kernel: system-call handlers plugged into the device."""
