@@ -14,7 +14,6 @@ FLASH_S_BASE = 0x0C00_0000
 FLASH_SIZE = 2 * MIB
 APP_FLASH_BASE = FLASH_NS_BASE
 APP_FLASH_SIZE = 1 * MIB
-APP_FLASH_OFFSET = 0  # offset of the application region inside the flash array (NS alias view)
 
 SRAM_BASE = 0x2000_0000
 SRAM_SIZE = 512 * KIB

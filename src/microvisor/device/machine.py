@@ -1,0 +1,602 @@
+"""The virtual STM32U585: CPU, memory, peripherals and storage put together, and the loop that runs it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, CS_MODE_V8, Cs
+from unicorn import (
+    UC_HOOK_CODE,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_INVALID,
+    UC_HOOK_MEM_READ,
+    UC_HOOK_MEM_WRITE,
+    UC_MEM_FETCH_PROT,
+    UC_MEM_FETCH_UNMAPPED,
+    UC_MEM_WRITE,
+    UC_MEM_WRITE_PROT,
+    UC_MEM_WRITE_UNMAPPED,
+    UC_PROT_ALL,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UcError,
+)
+
+from .bus import EventBus, Peripheral
+from .clock import NS_PER_S, VirtualClock
+from .cpu import XPSR_T, Cpu, MemoryAccessError
+from .exceptions import ExceptionEngine, is_exc_return
+from .faults import CrashRecord, Fault, disassemble
+from .firmware import FirmwareImage
+from .memory_map import (
+    APP_FLASH,
+    NSC_BASE,
+    NSC_SIZE,
+    SRAM,
+    is_secure_address,
+)
+from .nsc import SyscallTable
+from .nvic import (
+    BUSFAULT,
+    HARDFAULT,
+    MEMMANAGE,
+    SECUREFAULT,
+    SVCALL,
+    USAGEFAULT,
+    Nvic,
+    exception_name,
+)
+from .peripherals import build_peripherals
+from .scs import (
+    DIV_0_TRP,
+    DIVBYZERO,
+    HFSR_DEBUGEVT,
+    HFSR_FORCED,
+    IACCVIOL,
+    IBUSERR,
+    INVSTATE,
+    NOCP,
+    PRECISERR,
+    STKOF,
+    UNALIGNED,
+    UNDEFINSTR,
+    Scs,
+)
+from .state import DeviceState
+from .stopper import Stopper
+
+log = logging.getLogger(__name__)
+
+# Unicorn's (QEMU's) exception numbers as UC_HOOK_INTR reports them.
+EXCP_UDEF, EXCP_SWI, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 7, 8
+EXCP_NOCP, EXCP_INVSTATE, EXCP_STKOF, EXCP_UNALIGNED, EXCP_DIVBYZERO = 17, 18, 19, 22, 23
+_USAGE_FAULTS = {
+    EXCP_UDEF: UNDEFINSTR, EXCP_NOCP: NOCP, EXCP_INVSTATE: INVSTATE, EXCP_STKOF: STKOF,
+    EXCP_UNALIGNED: UNALIGNED, EXCP_DIVBYZERO: DIVBYZERO,
+}
+WFI, WFE = 0xBF30, 0xBF20
+UDF_FILL = b"\x00\xde"  # fills the NSC page: anything but an entry point is undefined
+MASKED_POLL_NS = 50_000  # how often to look again while an exception waits behind a mask
+
+_SCAN = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS | CS_MODE_V8)
+_SCAN.detail = True
+_SCAN.skipdata = True
+
+
+class Debugger(Protocol):
+    """What the device needs from an attached debugger (the GDB stub)."""
+
+    def stopped(self, reason: str, info: dict[str, Any]) -> str:
+        """Called on the emulation thread when the CPU halts; returns 'continue' or 'step'."""
+
+
+@dataclass
+class RunResult:
+    """Why `Device.run` returned."""
+
+    reason: str  # "stopped", "timeout", "crash", "detached"
+    time_ns: int
+    crash: CrashRecord | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Device:
+    """A virtual STM32U585 running application machine code from its state's internal flash."""
+
+    def __init__(self, state: DeviceState):
+        self.state = state
+        self.clock = VirtualClock()
+        self.events = EventBus(self.clock)
+        self.cpu = Cpu()
+        self.nvic = Nvic()
+        self.scs = Scs(self, self.nvic, on_change=self._poke, on_reset_request=self._on_sysresetreq,
+                       on_ccr_change=self._on_ccr_change)
+        self.exceptions = ExceptionEngine(self.cpu, self.nvic, self.scs)
+        self.syscalls = SyscallTable()
+        self.peripherals: list[Peripheral] = [self.scs] + build_peripherals(self, state.backup)
+        self.crash: CrashRecord | None = None
+        self.debugger: Debugger | None = None
+        self.trace_irq = False
+        self.breakpoints: set[int] = set()
+        self._watchpoints: dict[tuple[int, int, str], int] = {}
+        self._div_hooks: list[int] = []
+        self._in_slice = False
+        self._slice_event: tuple | None = None
+        self._stop_reason: str | None = None
+        self._reset_reason: str | None = None
+        self._halt_requested = False
+        self._sleeping = False
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._map_memory()
+        self._install_hooks()
+        self.stopper = Stopper(self.clock, self._async_stop)
+        self._update_exits()
+        self.reset("power-on")
+
+    # --- the DeviceContext offered to peripherals ---------------------------------------------
+    def set_irq(self, irqn: int, level: bool = True) -> None:
+        self.nvic.set_line(irqn, level)
+        if level:
+            self._poke()
+
+    def post(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the emulation thread as soon as possible (safe from any thread)."""
+        self.clock.schedule(self.clock.now_ns(), callback)
+        self._wakeup.set()
+
+    # --- memory -------------------------------------------------------------------------------
+    def _map_memory(self) -> None:
+        uc = self.cpu.uc
+        uc.mem_map(APP_FLASH.start, APP_FLASH.size, UC_PROT_READ | UC_PROT_EXEC)
+        uc.mem_map(SRAM.start, SRAM.size, UC_PROT_ALL)
+        uc.mem_map(NSC_BASE, NSC_SIZE, UC_PROT_EXEC)
+        uc.mem_write(NSC_BASE, UDF_FILL * (NSC_SIZE // 2))
+        for peripheral in self.peripherals:
+            uc.mmio_map(peripheral.base, peripheral.size, self._mmio_read, peripheral,
+                        self._mmio_write, peripheral)
+        self._refresh_flash()
+
+    def _refresh_flash(self) -> None:
+        """Copy the application half of internal flash into the CPU's view of 0x08000000."""
+        self.cpu.uc.mem_write(APP_FLASH.start, bytes(self.state.app_flash_view()))
+        self._scan_cache: list[tuple[int, int, tuple[str, str]]] | None = None
+
+    def _mmio_read(self, uc, offset: int, size: int, peripheral: Peripheral) -> int:
+        return peripheral.read(offset, size) & ((1 << (8 * size)) - 1)
+
+    def _mmio_write(self, uc, offset: int, size: int, value: int, peripheral: Peripheral) -> None:
+        peripheral.write(offset, size, value)
+
+    def load_firmware(self, image: FirmwareImage) -> int:
+        """Write an application image into internal flash (NOR rules apply); returns writes made."""
+        writes = self.state.load_app_image(image.data)
+        self._refresh_flash()
+        self.reset("power-on")
+        return writes
+
+    # --- hooks --------------------------------------------------------------------------------
+    def _install_hooks(self) -> None:
+        uc = self.cpu.uc
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access)
+        uc.ctl_exits_enabled(True)
+
+    def _on_intr(self, uc, intno: int, user) -> None:
+        self._slice_event = ("intr", intno)
+        uc.emu_stop()
+
+    def _on_bad_access(self, uc, access: int, address: int, size: int, value: int, user) -> bool:
+        self._slice_event = ("access", access, address)
+        return False
+
+    def _async_stop(self) -> None:
+        self.cpu.uc.emu_stop()
+
+    def _poke(self) -> None:
+        """Something may have made an exception deliverable: end the slice to look."""
+        if self._in_slice:
+            self.stopper.stop_soon()
+
+    def _update_exits(self) -> None:
+        self.cpu.uc.ctl_set_exits(self.syscalls.addresses + sorted(self.breakpoints))
+
+    # --- reset --------------------------------------------------------------------------------
+    def reset(self, reason: str) -> None:
+        """Reset the core and peripherals and start from the vector table at 0x08000000."""
+        cpu = self.cpu
+        cpu.set_reg("xpsr", XPSR_T)
+        cpu.set_reg("control", 0)
+        for name in ("primask", "basepri", "faultmask"):
+            cpu.set_reg(name, 0)
+        for peripheral in self.peripherals:
+            peripheral.reset()
+        self.scs.vtor = APP_FLASH.start
+        if self._div_hooks:
+            self._on_ccr_change(self.scs.ccr)
+        initial_sp = cpu.read_u32(APP_FLASH.start)
+        reset_vector = cpu.read_u32(APP_FLASH.start + 4)
+        cpu.set_reg("msp", initial_sp & ~3)
+        cpu.set_reg("psp", 0)
+        for i in range(13):
+            cpu.set_reg(f"r{i}", 0)
+        cpu.set_reg("lr", 0xFFFF_FFFF)
+        cpu.set_reg("pc", reset_vector & ~1)
+        self.crash = None
+        self._sleeping = False
+        self.events.emit("power", "reset", reason=reason)
+
+    def request_reset(self, reason: str) -> None:
+        """Reset the application at the end of the current instruction or system call."""
+        self._reset_reason = reason
+        self._poke()
+
+    def _on_sysresetreq(self) -> None:
+        self.request_reset("sysresetreq")
+
+    # --- running ------------------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """Make `run` return with `reason` (safe from any thread and from callbacks)."""
+        def _set() -> None:
+            self._stop_reason = self._stop_reason or reason
+        self.post(_set)
+
+    def request_halt(self) -> None:
+        """Halt for the debugger as soon as possible (safe from any thread)."""
+        def _set() -> None:
+            self._halt_requested = True
+        self.post(_set)
+
+    def run(self, timeout_s: float | None = None, halt_first: bool = False) -> RunResult:
+        """Run until stopped, crashed or `timeout_s` of virtual time has passed."""
+        self._stop_reason = None
+        timer = None
+        if timeout_s is not None:
+            timer = self.clock.schedule_in(int(timeout_s * NS_PER_S), lambda: self._stop_with("timeout"))
+        self._halt_requested = halt_first and self.debugger is not None
+        self.clock.resume()
+        try:
+            return self._loop()
+        finally:
+            self.clock.pause()
+            if timer is not None:
+                timer.cancel()
+
+    def _stop_with(self, reason: str) -> None:
+        self._stop_reason = self._stop_reason or reason
+
+    def _loop(self) -> RunResult:
+        cpu = self.cpu
+        while True:
+            self.clock.run_due()
+            if self._reset_reason is not None:
+                reason, self._reset_reason = self._reset_reason, None
+                self.reset(reason)
+            if self.crash is not None:
+                return RunResult("crash", self.clock.now_ns(), self.crash)
+            if self._halt_requested:
+                self._halt_requested = False
+                if self.debugger is not None and self._debug_stop("interrupt", {}) == "detach":
+                    return RunResult("detached", self.clock.now_ns())
+                continue
+            if self._stop_reason is not None:
+                return RunResult(self._stop_reason, self.clock.now_ns())
+            self._deliver_pending()
+            if self.crash is not None:
+                continue
+            if self._sleeping:
+                if self.nvic.would_wake(*cpu.masks()):
+                    self._sleeping = False
+                else:
+                    self._sleep()
+                    continue
+            self._run_slice()
+
+    def _deliver_pending(self) -> None:
+        """Take every pending exception that has the priority to preempt."""
+        while True:
+            number = self.nvic.preempting(*self.cpu.masks())
+            if number is None:
+                break
+            self._sleeping = False
+            try:
+                self.exceptions.enter(number, self.cpu.reg("pc"))
+            except Fault as fault:
+                self._crash(fault, escalated=True)
+                return
+            if self.trace_irq:
+                self.events.emit("irq", "enter", number=number, name=exception_name(number))
+        masked = self.nvic.highest_pending() is not None
+        self.stopper.poll_ns = MASKED_POLL_NS if masked else None
+
+    def _sleep(self) -> None:
+        """WFI/WFE with nothing to wake for: skip virtual time to the next event."""
+        deadline = self.clock.next_deadline_ns()
+        if deadline is not None:
+            self.clock.advance_to(deadline)
+            return
+        # Nothing scheduled at all: wait in real time for input from the host.
+        self._wakeup.wait(0.05)
+        self._wakeup.clear()
+
+    def _run_slice(self, count: int = 0) -> None:
+        cpu = self.cpu
+        pc = cpu.reg("pc")
+        self._slice_event = None
+        self._in_slice = True
+        self.stopper.begin_slice()
+        error: UcError | None = None
+        try:
+            cpu.uc.emu_start(pc | 1, 0, count=count)
+        except UcError as exc:
+            error = exc
+        finally:
+            self.stopper.end_slice()
+            self._in_slice = False
+        self._after_slice(error, count)
+
+    def _after_slice(self, error: UcError | None, count: int) -> None:
+        cpu = self.cpu
+        event = self._slice_event
+        pc = cpu.reg("pc")
+        if event is not None and event[0] == "intr":
+            self._on_exception_event(event[1], pc)
+        elif event is not None and event[0] == "access":
+            self._fault(self._classify_access(event[1], event[2], pc))
+        elif event is not None and event[0] == "div0":
+            _, fault_pc, register, value = event
+            cpu.set_reg(register, value)  # the division must not have happened
+            cpu.set_reg("pc", fault_pc)
+            self._fault(Fault(USAGEFAULT, DIVBYZERO, pc=fault_pc))
+        elif error is not None:
+            self._on_uc_error(error, pc)
+        elif pc in self.syscalls.specs:
+            self._syscall(pc)
+        elif pc in self.breakpoints and self.debugger is not None:
+            self._debug_stop("breakpoint", {"address": pc})
+        elif event is not None and event[0] == "watch":
+            if self.debugger is not None:
+                self._debug_stop("watchpoint", {"kind": event[1], "address": event[2]})
+        elif count == 0 and not self.stopper.requested and self._at_sleep_instruction(pc):
+            self._sleeping = True
+
+    def _at_sleep_instruction(self, pc: int) -> bool:
+        try:
+            halfword = int.from_bytes(self.cpu.read(pc - 2, 2), "little")
+        except MemoryAccessError:
+            return False
+        return halfword in (WFI, WFE)
+
+    # --- exceptions, faults and crashes -------------------------------------------------------
+    def _on_exception_event(self, intno: int, pc: int) -> None:
+        if intno == EXCP_SWI:
+            self._synchronous(SVCALL, pc, None)
+        elif intno == EXCP_EXCEPTION_EXIT:
+            self._exception_return(pc)
+        elif intno == EXCP_BKPT:
+            if self.debugger is not None:
+                self._debug_stop("breakpoint", {"address": pc, "bkpt": True})
+            else:
+                self.scs.hfsr |= HFSR_DEBUGEVT
+                self._crash(Fault(HARDFAULT, 0, pc=pc, detail="BKPT with no debugger attached"),
+                            escalated=False)
+        elif intno in _USAGE_FAULTS:
+            self._fault(self._usage_fault(_USAGE_FAULTS[intno], pc))
+        else:
+            self._crash(Fault(HARDFAULT, 0, pc=pc, detail=f"unexpected CPU exception {intno}"),
+                        escalated=False)
+
+    def _usage_fault(self, cause: int, pc: int) -> Fault:
+        if is_secure_address(pc):
+            return Fault(SECUREFAULT, 0, address=pc, pc=pc, causes=("INVEP",),
+                         detail=f"branch into secure memory at 0x{pc:08x} (not an entry point)")
+        return Fault(USAGEFAULT, cause, pc=pc)
+
+    def _on_uc_error(self, error: UcError, pc: int) -> None:
+        if error.errno == 10:  # UC_ERR_INSN_INVALID
+            self._fault(self._usage_fault(UNDEFINSTR, pc))
+        else:
+            self._crash(Fault(HARDFAULT, 0, pc=pc, detail=f"emulation stopped: {error}"),
+                        escalated=False)
+
+    def _classify_access(self, access: int, address: int, pc: int) -> Fault:
+        fetch = access in (UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT)
+        verb = "execute" if fetch else (
+            "write" if access in (UC_MEM_WRITE_UNMAPPED, UC_MEM_WRITE_PROT) else "read")
+        if is_secure_address(address):
+            return Fault(SECUREFAULT, 0, address=address, pc=pc,
+                         causes=("INVEP",) if fetch else ("AUVIOL",),
+                         detail=f"{verb} of secure address 0x{address:08x}")
+        if fetch:
+            if 0x4000_0000 <= address < 0x6000_0000 or address >= 0xA000_0000:
+                return Fault(MEMMANAGE, IACCVIOL, address=address, pc=address,
+                             detail=f"execute from non-executable address 0x{address:08x}")
+            return Fault(BUSFAULT, IBUSERR, address=address, pc=address,
+                         detail=f"execute from 0x{address:08x}: no memory there")
+        return Fault(BUSFAULT, PRECISERR, address=address, pc=pc,
+                     detail=f"{verb} of 0x{address:08x}: not application memory")
+
+    def _fault(self, fault: Fault) -> None:
+        """A synchronous fault: to the application's handler if it may take it, else a crash."""
+        self._synchronous(fault.exception, fault.pc if fault.pc is not None else self.cpu.reg("pc"),
+                          fault)
+
+    def _synchronous(self, number: int, return_address: int, fault: Fault | None) -> None:
+        if fault is not None:
+            self.scs.record_fault(fault.cfsr, fault.address)
+        if number in (BUSFAULT, SECUREFAULT, HARDFAULT):
+            # With AIRCR.BFHFNMINS clear these are Secure exceptions: the microvisor takes them.
+            self._crash(fault or Fault(number, 0, pc=return_address), escalated=False)
+            return
+        enabled = number == SVCALL or self.scs.fault_enabled(number)
+        if enabled and self.nvic.can_preempt(number, *self.cpu.masks()):
+            self.nvic.set_pending(number)
+            try:
+                self.exceptions.enter(number, return_address)
+            except Fault as stacking:
+                self._crash(stacking, escalated=True)
+            return
+        self.scs.hfsr |= HFSR_FORCED
+        self._crash(fault or Fault(number, 0, pc=return_address,
+                                   detail=f"{exception_name(number)} with insufficient priority"),
+                    escalated=True)
+
+    def _exception_return(self, exc_return: int) -> None:
+        try:
+            self.exceptions.exit(exc_return)
+        except Fault as fault:
+            self._fault(fault)
+        if self.trace_irq:
+            self.events.emit("irq", "exit", exc_return=exc_return)
+
+    def _crash(self, fault: Fault, escalated: bool) -> None:
+        cpu = self.cpu
+        registers = cpu.snapshot()
+        pc = fault.pc if fault.pc is not None else registers["pc"]
+        try:
+            instruction = disassemble(cpu.read(pc & ~1, 4), pc & ~1)
+        except MemoryAccessError:
+            instruction = "<no memory at pc>"
+        frame = {name: registers[name] for name in ("r0", "r1", "r2", "r3", "r12", "lr")}
+        frame.update(pc=pc, xpsr=registers["xpsr"])
+        self.crash = CrashRecord(
+            fault=exception_name(fault.exception) if fault.exception != HARDFAULT or not escalated
+            else "HardFault",
+            taken_as="HardFault" if escalated else exception_name(fault.exception),
+            causes=fault.causes, address=fault.address, pc=pc, instruction=instruction,
+            registers=registers, stacked_frame=frame, cfsr=self.scs.cfsr, hfsr=self.scs.hfsr,
+            time_ns=self.clock.now_ns(), detail=fault.detail, escalated=escalated,
+        )
+        self.events.emit("fault", "crash", record=self.crash)
+        if self.debugger is not None:
+            self._debug_stop("crash", {"record": self.crash})
+
+    # --- system calls -------------------------------------------------------------------------
+    def _syscall(self, address: int) -> None:
+        cpu = self.cpu
+        if not cpu.reg("xpsr") & XPSR_T:
+            self._fault(Fault(USAGEFAULT, INVSTATE, pc=address,
+                              detail="system call entered in ARM state (address without bit 0)"))
+            return
+        lr = cpu.reg("lr")
+        status = self.syscalls.dispatch(self, address)
+        cpu.set_reg("r0", status)
+        if self._reset_reason is not None or self.crash is not None:
+            return
+        if is_exc_return(lr):
+            self._exception_return(lr)
+        elif not lr & 1:
+            self._fault(Fault(USAGEFAULT, INVSTATE, pc=lr, detail="return address without bit 0"))
+        else:
+            cpu.set_reg("pc", lr & ~1)
+
+    # --- DIV_0_TRP: Unicorn divides by zero quietly, so divisions are watched while it is set --
+    def _on_ccr_change(self, ccr: int) -> None:
+        uc = self.cpu.uc
+        for handle in self._div_hooks:
+            uc.hook_del(handle)
+        self._div_hooks = []
+        if not ccr & DIV_0_TRP:
+            return
+        for address, size, registers in self._divisions():
+            self._div_hooks.append(uc.hook_add(UC_HOOK_CODE, self._on_division, registers,
+                                               address, address + size - 1))
+
+    def _divisions(self) -> list[tuple[int, int, tuple[str, str]]]:
+        """Every SDIV/UDIV in the application flash: address, size, (destination, divisor)."""
+        if self._scan_cache is None:
+            code = bytes(self.state.app_flash_view())
+            self._scan_cache = [
+                (insn.address, insn.size,
+                 tuple(_register_name(_SCAN.reg_name(op.reg)) for op in insn.operands[::2]))
+                for insn in _SCAN.disasm(code, APP_FLASH.start)
+                if insn.mnemonic in ("sdiv", "udiv") and len(insn.operands) == 3
+            ]
+        return self._scan_cache
+
+    def _on_division(self, uc, address: int, size: int, registers: tuple[str, str]) -> None:
+        destination, divisor = registers
+        if self.cpu.reg(divisor) == 0:
+            self._slice_event = ("div0", address, destination, self.cpu.reg(destination))
+            uc.emu_stop()
+
+    # --- debugging ----------------------------------------------------------------------------
+    def _debug_stop(self, reason: str, info: dict[str, Any]) -> str:
+        """Hand control to the debugger until it resumes; single steps happen here."""
+        assert self.debugger is not None
+        self.clock.pause()
+        try:
+            while True:
+                action = self.debugger.stopped(reason, info)
+                if action != "step":
+                    return action
+                reason, info = self.step(), {}
+        finally:
+            self.clock.resume()
+
+    def step(self) -> str:
+        """Execute one instruction (interrupts stay masked while stepping, as probes do)."""
+        pc = self.cpu.reg("pc")
+        if pc in self.breakpoints:
+            self.cpu.uc.ctl_set_exits(self.syscalls.addresses)
+        debugger, self.debugger = self.debugger, None
+        try:
+            if pc in self.syscalls.specs:
+                self._syscall(pc)
+            else:
+                self._run_slice(count=1)
+        finally:
+            self.debugger = debugger
+            if pc in self.breakpoints:
+                self._update_exits()
+        return "crash" if self.crash is not None else "step"
+
+    def resume_from_breakpoint(self) -> None:
+        """Step past a breakpoint at the current PC so that continuing does not stop there again."""
+        if self.cpu.reg("pc") in self.breakpoints:
+            self.step()
+
+    def set_breakpoint(self, address: int) -> None:
+        self.breakpoints.add(address & ~1)
+        self._update_exits()
+
+    def clear_breakpoint(self, address: int) -> None:
+        self.breakpoints.discard(address & ~1)
+        self._update_exits()
+
+    def set_watchpoint(self, address: int, length: int, kind: str) -> None:
+        """Stop after an access to [address, address+length): kind 'r', 'w' or 'a'."""
+        key = (address, length, kind)
+        if key in self._watchpoints:
+            return
+        types = {"r": UC_HOOK_MEM_READ, "w": UC_HOOK_MEM_WRITE,
+                 "a": UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}[kind]
+        self._watchpoints[key] = self.cpu.uc.hook_add(
+            types, self._on_watch, kind, address, address + max(length, 1) - 1)
+
+    def clear_watchpoint(self, address: int, length: int, kind: str) -> None:
+        handle = self._watchpoints.pop((address, length, kind), None)
+        if handle is not None:
+            self.cpu.uc.hook_del(handle)
+
+    def _on_watch(self, uc, access: int, address: int, size: int, value: int, kind: str) -> None:
+        if self.debugger is None:
+            return
+        self._slice_event = ("watch", "w" if access == UC_MEM_WRITE else "r", address)
+        uc.emu_stop()
+
+    def close(self) -> None:
+        self.stopper.close()
+        self.state.flush()
+
+
+_ALIASES = {"sb": "r9", "sl": "r10", "fp": "r11", "ip": "r12"}
+
+
+def _register_name(capstone_name: str) -> str:
+    """Capstone's name for a core register, as `Cpu.reg` knows it."""
+    return _ALIASES.get(capstone_name, capstone_name)
