@@ -72,7 +72,7 @@ from .stopper import Stopper
 log = logging.getLogger(__name__)
 
 # Unicorn's (QEMU's) exception numbers as UC_HOOK_INTR reports them.
-EXCP_UDEF, EXCP_SWI, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 7, 8
+EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 3, 7, 8
 EXCP_NOCP, EXCP_INVSTATE, EXCP_STKOF, EXCP_UNALIGNED, EXCP_DIVBYZERO = 17, 18, 19, 22, 23
 _USAGE_FAULTS = {
     EXCP_UDEF: UNDEFINSTR, EXCP_NOCP: NOCP, EXCP_INVSTATE: INVSTATE, EXCP_STKOF: STKOF,
@@ -85,6 +85,7 @@ MASKED_POLL_NS = 50_000  # how often to look again while an exception waits behi
 _SCAN = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS | CS_MODE_V8)
 _SCAN.detail = True
 _SCAN.skipdata = True
+_MASK_NAMES = ("primask", "basepri", "faultmask", "control")
 
 
 class Debugger(Protocol):
@@ -124,6 +125,9 @@ class Device:
         self.breakpoints: set[int] = set()
         self._watchpoints: dict[tuple[int, int, str], int] = {}
         self._div_hooks: list[int] = []
+        self._sync_hooks: list[int] = []
+        self._recheck = False  # an exception is pending: sync points look whether to take it
+        self._ccr_dirty = False
         self._in_slice = False
         self._slice_event: tuple | None = None
         self._stop_reason: str | None = None
@@ -164,13 +168,33 @@ class Device:
     def _refresh_flash(self) -> None:
         """Copy the application half of internal flash into the CPU's view of 0x08000000."""
         self.cpu.uc.mem_write(APP_FLASH.start, bytes(self.state.app_flash_view()))
-        self._scan_cache: list[tuple[int, int, tuple[str, str]]] | None = None
+        self._scan_cache: dict[str, list] | None = None
+        self._install_sync_hooks()
 
     def _mmio_read(self, uc, offset: int, size: int, peripheral: Peripheral) -> int:
         return peripheral.read(offset, size) & ((1 << (8 * size)) - 1)
 
     def _mmio_write(self, uc, offset: int, size: int, value: int, peripheral: Peripheral) -> None:
         peripheral.write(offset, size, value)
+
+    def peripheral_at(self, address: int) -> Peripheral | None:
+        for peripheral in self.peripherals:
+            if peripheral.base <= address < peripheral.base + peripheral.size:
+                return peripheral
+        return None
+
+    def bus_read32(self, address: int) -> int:
+        """Read a peripheral register as the bus would (for the kernel and debugger)."""
+        peripheral = self.peripheral_at(address)
+        if peripheral is None:
+            raise MemoryAccessError(f"no peripheral at 0x{address:08x}")
+        return peripheral.read(address - peripheral.base, 4) & 0xFFFF_FFFF
+
+    def bus_write32(self, address: int, value: int) -> None:
+        peripheral = self.peripheral_at(address)
+        if peripheral is None:
+            raise MemoryAccessError(f"no peripheral at 0x{address:08x}")
+        peripheral.write(address - peripheral.base, 4, value & 0xFFFF_FFFF)
 
     def load_firmware(self, image: FirmwareImage) -> int:
         """Write an application image into internal flash (NOR rules apply); returns writes made."""
@@ -199,6 +223,7 @@ class Device:
 
     def _poke(self) -> None:
         """Something may have made an exception deliverable: end the slice to look."""
+        self._recheck = True
         if self._in_slice:
             self.stopper.stop_soon()
 
@@ -217,7 +242,7 @@ class Device:
             peripheral.reset()
         self.scs.vtor = APP_FLASH.start
         if self._div_hooks:
-            self._on_ccr_change(self.scs.ccr)
+            self._apply_ccr()
         initial_sp = cpu.read_u32(APP_FLASH.start)
         reset_vector = cpu.read_u32(APP_FLASH.start + 4)
         cpu.set_reg("msp", initial_sp & ~3)
@@ -258,11 +283,9 @@ class Device:
         if timeout_s is not None:
             timer = self.clock.schedule_in(int(timeout_s * NS_PER_S), lambda: self._stop_with("timeout"))
         self._halt_requested = halt_first and self.debugger is not None
-        self.clock.resume()
         try:
             return self._loop()
         finally:
-            self.clock.pause()
             if timer is not None:
                 timer.cancel()
 
@@ -285,6 +308,8 @@ class Device:
                 continue
             if self._stop_reason is not None:
                 return RunResult(self._stop_reason, self.clock.now_ns())
+            if self._ccr_dirty:
+                self._apply_ccr()
             self._deliver_pending()
             if self.crash is not None:
                 continue
@@ -311,6 +336,7 @@ class Device:
             if self.trace_irq:
                 self.events.emit("irq", "enter", number=number, name=exception_name(number))
         masked = self.nvic.highest_pending() is not None
+        self._recheck = masked
         self.stopper.poll_ns = MASKED_POLL_NS if masked else None
 
     def _sleep(self) -> None:
@@ -328,6 +354,7 @@ class Device:
         pc = cpu.reg("pc")
         self._slice_event = None
         self._in_slice = True
+        self.clock.resume()  # virtual time runs while code runs, not while the model works
         self.stopper.begin_slice()
         error: UcError | None = None
         try:
@@ -336,6 +363,7 @@ class Device:
             error = exc
         finally:
             self.stopper.end_slice()
+            self.clock.pause()
             self._in_slice = False
         self._after_slice(error, count)
 
@@ -356,6 +384,8 @@ class Device:
             self._on_uc_error(error, pc)
         elif pc in self.syscalls.specs:
             self._syscall(pc)
+        elif is_secure_address(pc):
+            self._fault(self._classify_access(UC_MEM_FETCH_PROT, pc, pc))
         elif pc in self.breakpoints and self.debugger is not None:
             self._debug_stop("breakpoint", {"address": pc})
         elif event is not None and event[0] == "watch":
@@ -384,6 +414,8 @@ class Device:
                 self.scs.hfsr |= HFSR_DEBUGEVT
                 self._crash(Fault(HARDFAULT, 0, pc=pc, detail="BKPT with no debugger attached"),
                             escalated=False)
+        elif intno == EXCP_PREFETCH_ABORT:
+            self._fault(self._classify_access(UC_MEM_FETCH_PROT, pc, pc))
         elif intno in _USAGE_FAULTS:
             self._fault(self._usage_fault(_USAGE_FAULTS[intno], pc))
         else:
@@ -496,27 +528,55 @@ class Device:
 
     # --- DIV_0_TRP: Unicorn divides by zero quietly, so divisions are watched while it is set --
     def _on_ccr_change(self, ccr: int) -> None:
+        """CCR was written (inside an access): the division hooks change between slices."""
+        self._ccr_dirty = True
+        self._poke()
+
+    def _apply_ccr(self) -> None:
         uc = self.cpu.uc
+        self._ccr_dirty = False
         for handle in self._div_hooks:
             uc.hook_del(handle)
         self._div_hooks = []
-        if not ccr & DIV_0_TRP:
-            return
-        for address, size, registers in self._divisions():
-            self._div_hooks.append(uc.hook_add(UC_HOOK_CODE, self._on_division, registers,
-                                               address, address + size - 1))
+        if self.scs.ccr & DIV_0_TRP:
+            for address, size, registers in self._scan()["div"]:
+                self._div_hooks.append(uc.hook_add(UC_HOOK_CODE, self._on_division, registers,
+                                                   address, address + size - 1))
+        uc.ctl_flush_tb()  # blocks translated before the change carry no hooks
 
-    def _divisions(self) -> list[tuple[int, int, tuple[str, str]]]:
-        """Every SDIV/UDIV in the application flash: address, size, (destination, divisor)."""
+    def _scan(self) -> dict[str, list]:
+        """Facts about the application's code that Unicorn needs help with, found once per image.
+
+        `div`: every SDIV/UDIV (address, size, (destination, divisor)) for DIV_0_TRP;
+        `sync`: the address after every instruction that may unmask an exception or that is a
+        barrier (CPSIE, MSR to a mask register or CONTROL, ISB, DSB): a pending exception that
+        became deliverable there is taken before the next instruction, as on the real core.
+        """
         if self._scan_cache is None:
-            code = bytes(self.state.app_flash_view())
-            self._scan_cache = [
-                (insn.address, insn.size,
-                 tuple(_register_name(_SCAN.reg_name(op.reg)) for op in insn.operands[::2]))
-                for insn in _SCAN.disasm(code, APP_FLASH.start)
-                if insn.mnemonic in ("sdiv", "udiv") and len(insn.operands) == 3
-            ]
+            code = bytes(self.state.app_flash_view()).rstrip(b"\xff")
+            divisions, sync = [], []
+            for insn in _SCAN.disasm(code, APP_FLASH.start):
+                mnemonic = insn.mnemonic
+                if mnemonic in ("sdiv", "udiv") and len(insn.operands) == 3:
+                    divisions.append((insn.address, insn.size, tuple(
+                        _register_name(_SCAN.reg_name(op.reg)) for op in insn.operands[::2])))
+                elif mnemonic in ("cpsie", "isb", "dsb") or (
+                        mnemonic == "msr" and any(name in insn.op_str for name in _MASK_NAMES)):
+                    sync.append(insn.address + insn.size)
+            self._scan_cache = {"div": divisions, "sync": sync}
         return self._scan_cache
+
+    def _install_sync_hooks(self) -> None:
+        uc = self.cpu.uc
+        for handle in self._sync_hooks:
+            uc.hook_del(handle)
+        self._sync_hooks = [uc.hook_add(UC_HOOK_CODE, self._on_sync_point, None, address, address)
+                            for address in self._scan()["sync"]]
+
+    def _on_sync_point(self, uc, address: int, size: int, user) -> None:
+        if self._ccr_dirty or (
+                self._recheck and self.nvic.preempting(*self.cpu.masks()) is not None):
+            uc.emu_stop()
 
     def _on_division(self, uc, address: int, size: int, registers: tuple[str, str]) -> None:
         destination, divisor = registers
@@ -528,15 +588,11 @@ class Device:
     def _debug_stop(self, reason: str, info: dict[str, Any]) -> str:
         """Hand control to the debugger until it resumes; single steps happen here."""
         assert self.debugger is not None
-        self.clock.pause()
-        try:
-            while True:
-                action = self.debugger.stopped(reason, info)
-                if action != "step":
-                    return action
-                reason, info = self.step(), {}
-        finally:
-            self.clock.resume()
+        while True:
+            action = self.debugger.stopped(reason, info)
+            if action != "step":
+                return action
+            reason, info = self.step(), {}
 
     def step(self) -> str:
         """Execute one instruction (interrupts stay masked while stepping, as probes do)."""

@@ -31,8 +31,8 @@ PPB_END = 0xE010_0000
 
 CORE_HZ = 160_000_000
 
-# Number of external interrupt lines of the STM32U585 (IRQn 0 .. 124).
-IRQ_COUNT = 125
+# Number of external interrupt lines of the STM32U585 (IRQn 0 .. 125, LSECSSD last).
+IRQ_COUNT = 126
 
 # Secure aliases: code, SRAM and peripherals seen through their secure addresses.
 _SECURE_RANGES = (

@@ -1,0 +1,57 @@
+"""How the CLI shows a device's events: virtual timestamps, logs, UART, traces, crash records."""
+
+from __future__ import annotations
+
+import sys
+
+from ..device.bus import DeviceEvent
+from ..device.clock import NS_PER_S
+
+TRACE_SOURCES = ("gpio", "uart", "irq")
+
+
+def stamp(time_ns: int) -> str:
+    return f"[{time_ns / NS_PER_S:12.6f}]"
+
+
+def describe(event: DeviceEvent, trace: set[str]) -> str | None:
+    """One output line for an event, or None when it is not shown."""
+    data = event.data
+    if event.source == "log" and event.kind == "line":
+        return f"{stamp(event.time_ns)} {data['text']}"
+    if event.source == "uart" and event.kind == "line":
+        return f"{stamp(event.time_ns)} {data.get('port', 'uart')}: {data['text']}"
+    if event.source == "uart" and event.kind == "tx" and "uart" in trace:
+        return f"{stamp(event.time_ns)} trace uart {data.get('port', '')} tx {data['data']!r}"
+    if event.source == "gpio" and event.kind == "pin" and "gpio" in trace:
+        return f"{stamp(event.time_ns)} trace gpio P{data['port']}{data['pin']} = {data['level']}"
+    if event.source == "irq" and "irq" in trace:
+        if event.kind == "enter":
+            return f"{stamp(event.time_ns)} trace irq enter {data['name']}"
+        return f"{stamp(event.time_ns)} trace irq exit 0x{data['exc_return']:08x}"
+    if event.source == "kernel" and event.kind == "unavailable":
+        return f"{stamp(event.time_ns)} microvisor: {data['call']} is not available yet"
+    if event.source == "power" and event.kind == "reset" and data.get("reason") != "power-on":
+        return f"{stamp(event.time_ns)} microvisor: application restarted ({data['reason']})"
+    return None
+
+
+class Printer:
+    """Writes event lines to standard output as they happen and watches for the --until text."""
+
+    def __init__(self, trace: set[str], until: str | None, on_until):
+        self.trace = trace
+        self.until = until
+        self.on_until = on_until
+        self.seen_until = False
+
+    def __call__(self, event: DeviceEvent) -> None:
+        line = describe(event, self.trace)
+        if line is None:
+            return
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        if self.until and not self.seen_until and event.source in ("log", "uart") \
+                and self.until in line:
+            self.seen_until = True
+            self.on_until()

@@ -1,0 +1,17 @@
+"""SIDs: two letters and 32 hex digits (AC account, UV device, KA app), and how devices get theirs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+SID_PATTERN = re.compile(r"^(AC|UV|KA)[0-9a-f]{32}$")
+
+
+def device_sid(chip_uid: bytes) -> str:
+    """The device SID derived from the chip's 96-bit unique ID: stable for the life of the chip."""
+    return "UV" + hashlib.sha256(b"mv-device-sid\0" + chip_uid).hexdigest()[:32]
+
+
+def is_sid(text: str, prefix: str | None = None) -> bool:
+    return bool(SID_PATTERN.match(text)) and (prefix is None or text.startswith(prefix))
