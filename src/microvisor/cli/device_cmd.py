@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import typer
@@ -103,7 +104,7 @@ def run(
         device.close()
         device_state.close()
     if result.reason == "crash" and result.crash is not None:
-        err.print(result.crash.format(), markup=False)
+        sys.stderr.write(result.crash.format() + "\n")
         raise typer.Exit(EXIT_CRASH)
     if result.reason == "timeout":
         err.print(f"timeout: {timeout:g} s of virtual time passed"

@@ -158,11 +158,15 @@ class GdbServer:
 
     # --- connection (other threads) -----------------------------------------------------------
     def _accept(self) -> None:
+        self._listener.settimeout(0.2)  # look at _closing now and then: close() does not wake accept
         while not self._closing:
             try:
                 conn, peer = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             if self._conn is not None:
                 log.warning("refusing a second GDB connection from %s:%d", *peer)
                 conn.close()

@@ -19,7 +19,7 @@ LOG_MESSAGE_MAX = 128  # bytes in one mvServerLog message
 RCC_BASE, RCC_SIZE = 0x4602_0C00, 0x400  # the registers mvPeriphPeek32/Poke32 may touch
 
 
-def install(kernel: Microvisor) -> None:
+def install(kernel: Microvisor) -> Calls:
     """Register every handler of this module with the kernel's device."""
     calls = Calls(kernel)
     table = kernel.device.syscalls
@@ -27,6 +27,7 @@ def install(kernel: Microvisor) -> None:
                  "mvGetPClk2", "mvGetDeviceId", "mvServerLoggingInit", "mvServerLog",
                  "mvRestart", "mvGetWakeReason", "mvPeriphPeek32", "mvPeriphPoke32"):
         table.register(name, getattr(calls, name))
+    return calls
 
 
 class Calls:
@@ -34,6 +35,10 @@ class Calls:
 
     def __init__(self, kernel: Microvisor):
         self.kernel = kernel
+        self.application_started()
+
+    def application_started(self) -> None:
+        """A (re)started application has set nothing up yet."""
         self.log_buffer: tuple[int, int] | None = None
 
     def _write_out(self, ctx: CallContext, address: int, data: bytes) -> int:
@@ -107,5 +112,5 @@ class Calls:
         if not self._periph_address(register):
             return MvStatus.PERIPHERALACCESSFAULT
         value = ctx.device.bus_read32(register)
-        ctx.device.bus_write32(register, (value & mask) ^ xor)
+        ctx.device.bus_write32(register, (value & ~mask) ^ xor)  # mask: the bits to change
         return MvStatus.OKAY

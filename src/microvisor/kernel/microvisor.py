@@ -27,7 +27,7 @@ class Microvisor:
         self._pending_wake_reason: MvWakeReason | None = None
         self._reported_unavailable: set[str] = set()
         device.syscalls.fallback = self._unavailable
-        calls.install(self)
+        self.calls = calls.install(self)
         device.events.subscribe(self._on_event)
 
     def log(self, text: str) -> None:
@@ -40,6 +40,7 @@ class Microvisor:
 
     def _on_event(self, event: DeviceEvent) -> None:
         if event.source == "power" and event.kind == "reset":
+            self.calls.application_started()
             reason = event.data.get("reason")
             if self._pending_wake_reason is not None:
                 self.wake_reason, self._pending_wake_reason = self._pending_wake_reason, None

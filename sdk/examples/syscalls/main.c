@@ -1,0 +1,231 @@
+/*
+ * syscalls - exercises the microvisor's built-in system calls and logs one line per check:
+ * "PASS <name>" or "FAIL <name> <detail>".
+ *
+ * Every boot runs the same checks. On a cold boot the application then asks for a restart
+ * (mvRestart); after it, mvGetWakeReason must report a restart, which is the "mvRestart" check,
+ * and the run ends with "syscalls: DONE pass=<n> fail=<m>".
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "mv_syscalls.h"
+#include "stm32u585_regs.h"
+
+#define EXPECTED_HZ       160000000u
+#define KERNEL_FLASH      0x0C000000u   /* secure: never the application's */
+#define APP_FLASH         0x08000000u   /* application memory, but not writable */
+#define SRAM_END          0x20080000u
+#define RCC_AHB2ENR1_ADDR (RCC_BASE + 0x8Cu)
+#define GPIOA_MODER_ADDR  (GPIOA_BASE + GPIO_MODER_OFS)
+#define TOO_LONG_LOG_LEN  2048u          /* longer than any log line the microvisor accepts */
+
+static uint32_t s_pass, s_fail;
+static uint8_t s_long_message[TOO_LONG_LOG_LEN];
+
+static const char *status_name(enum MvStatus s)
+{
+    switch (s) {
+    case MV_STATUS_OKAY: return "OKAY";
+    case MV_STATUS_PARAMETERFAULT: return "PARAMETERFAULT";
+    case MV_STATUS_INVALIDBUFFERSIZE: return "INVALIDBUFFERSIZE";
+    case MV_STATUS_PERIPHERALACCESSFAULT: return "PERIPHERALACCESSFAULT";
+    case MV_STATUS_UNAVAILABLE: return "UNAVAILABLE";
+    case MV_STATUS_INVALIDBUFFERALIGNMENT: return "INVALIDBUFFERALIGNMENT";
+    case MV_STATUS_LOGMESSAGETOOLONG: return "LOGMESSAGETOOLONG";
+    case MV_STATUS_MICROVISORBUSY: return "MICROVISORBUSY";
+    default: return "status";
+    }
+}
+
+/* Log the verdict of one check; detail is only formatted on failure. */
+static void check(bool ok, const char *name, const char *fmt, ...)
+{
+    if (ok) {
+        s_pass++;
+        log_printf("PASS %s", name);
+        return;
+    }
+    s_fail++;
+    char detail[120];
+    va_list ap;
+    va_start(ap, fmt);
+    log_vformat(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    log_printf("FAIL %s %s", name, detail);
+}
+
+/* A check that a call returned an expected status. */
+static void expect_status(const char *name, enum MvStatus got, enum MvStatus want)
+{
+    check(got == want, name, "status %u (%s), expected %u (%s)", (unsigned)got, status_name(got),
+          (unsigned)want, status_name(want));
+}
+
+static void check_clock(const char *name, enum MvStatus (*call)(uint32_t *))
+{
+    uint32_t hz = 0;
+    enum MvStatus st = call(&hz);
+    check(st == MV_STATUS_OKAY && hz == EXPECTED_HZ, name, "status %u hz %u", (unsigned)st,
+          (unsigned)hz);
+}
+
+static bool is_lower_hex(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static void check_device_id(void)
+{
+    uint8_t id[35] = {0};
+    enum MvStatus st = mvGetDeviceId(id, 34);
+    bool ok = st == MV_STATUS_OKAY && id[0] == 'U' && id[1] == 'V' && id[34] == 0;
+    for (int i = 2; i < 34; i++) {
+        ok = ok && is_lower_hex(id[i]);
+    }
+    check(ok, "mvGetDeviceId", "status %u id '%s'", (unsigned)st, (const char *)id);
+    if (st == MV_STATUS_OKAY) {
+        log_printf("syscalls: device id %s", (const char *)id);
+    }
+
+    uint8_t short_buf[33];
+    expect_status("mvGetDeviceId/short-buffer", mvGetDeviceId(short_buf, sizeof short_buf),
+                  MV_STATUS_INVALIDBUFFERSIZE);
+}
+
+static void check_microseconds(void)
+{
+    uint64_t t1 = 0, t2 = 0;
+    enum MvStatus s1 = mvGetMicroseconds(&t1);
+    for (volatile int i = 0; i < 1000; i++) {
+    }
+    enum MvStatus s2 = mvGetMicroseconds(&t2);
+    check(s1 == MV_STATUS_OKAY && s2 == MV_STATUS_OKAY && t2 >= t1, "mvGetMicroseconds",
+          "status %u/%u t1=%u t2=%u", (unsigned)s1, (unsigned)s2, (unsigned)t1, (unsigned)t2);
+}
+
+static void check_bad_pointers(void)
+{
+    expect_status("mvGetSysClk/kernel-pointer", mvGetSysClk((uint32_t *)KERNEL_FLASH),
+                  MV_STATUS_PARAMETERFAULT);
+    expect_status("mvGetSysClk/null-pointer", mvGetSysClk((uint32_t *)0),
+                  MV_STATUS_PARAMETERFAULT);
+    expect_status("mvGetSysClk/flash-pointer", mvGetSysClk((uint32_t *)APP_FLASH),
+                  MV_STATUS_PARAMETERFAULT);
+    expect_status("mvGetSysClk/past-sram-end", mvGetSysClk((uint32_t *)(SRAM_END - 2u)),
+                  MV_STATUS_PARAMETERFAULT);
+    expect_status("mvGetMicroseconds/kernel-pointer",
+                  mvGetMicroseconds((uint64_t *)KERNEL_FLASH), MV_STATUS_PARAMETERFAULT);
+}
+
+static void check_peek_poke(void)
+{
+    /* Allowed: an RCC register. The value must match what the application reads itself. */
+    uint32_t value = 0;
+    enum MvStatus st = mvPeriphPeek32(RCC_AHB2ENR1_ADDR, &value);
+    uint32_t direct = RCC_AHB2ENR1;
+    check(st == MV_STATUS_OKAY && value == direct, "mvPeriphPeek32",
+          "status %u value 0x%08x direct 0x%08x", (unsigned)st, (unsigned)value, (unsigned)direct);
+
+    /* Set GPIOBEN with mask=bit, xor=bit: *reg = (*reg & ~mask) ^ xor, then clear it again. */
+    const uint32_t bit = RCC_AHB2ENR1_GPIOBEN;
+    uint32_t before = RCC_AHB2ENR1;
+    enum MvStatus st_set = mvPeriphPoke32(RCC_AHB2ENR1_ADDR, bit, bit);
+    uint32_t after_set = 0;
+    mvPeriphPeek32(RCC_AHB2ENR1_ADDR, &after_set);
+    enum MvStatus st_clr = mvPeriphPoke32(RCC_AHB2ENR1_ADDR, bit, 0);
+    uint32_t after_clr = RCC_AHB2ENR1;
+    check(st_set == MV_STATUS_OKAY && st_clr == MV_STATUS_OKAY && (after_set & bit) &&
+              !(after_clr & bit) && (after_set & ~bit) == (before & ~bit),
+          "mvPeriphPoke32", "status %u/%u before 0x%08x set 0x%08x cleared 0x%08x",
+          (unsigned)st_set, (unsigned)st_clr, (unsigned)before, (unsigned)after_set,
+          (unsigned)after_clr);
+
+    /* Not allowed: a GPIO register, and an unaligned address. */
+    expect_status("mvPeriphPeek32/disallowed", mvPeriphPeek32(GPIOA_MODER_ADDR, &value),
+                  MV_STATUS_PERIPHERALACCESSFAULT);
+    expect_status("mvPeriphPoke32/disallowed", mvPeriphPoke32(GPIOA_MODER_ADDR, 0, 0),
+                  MV_STATUS_PERIPHERALACCESSFAULT);
+    expect_status("mvPeriphPeek32/unaligned", mvPeriphPeek32(RCC_AHB2ENR1_ADDR + 1u, &value),
+                  MV_STATUS_PERIPHERALACCESSFAULT);
+    expect_status("mvPeriphPeek32/bad-output",
+                  mvPeriphPeek32(RCC_AHB2ENR1_ADDR, (uint32_t *)KERNEL_FLASH),
+                  MV_STATUS_PARAMETERFAULT);
+}
+
+/* A restart is any wake reason that is not a cold boot, a crash, an error or a deep sleep. */
+static bool is_restart_reason(uint8_t r)
+{
+    switch (r) {
+    case MV_WAKEREASON_REMOTEMICROVISORRESTART:
+    case MV_WAKEREASON_REMOTEAPPLICATIONRESTART:
+    case MV_WAKEREASON_DEBUGGERRESTART:
+    case MV_WAKEREASON_APPLICATIONUPDATE:
+    case MV_WAKEREASON_MICROVISORUPDATE:
+    case MV_WAKEREASON_OPTIONBYTES:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int main(void)
+{
+    /* Logging checks that must run before logging starts; reported once it has. */
+    static const uint8_t early[] = "early";
+    enum MvStatus st_log_early = mvServerLog(early, sizeof early - 1);
+    enum MvStatus st_init_bad = mvServerLoggingInit((uint8_t *)KERNEL_FLASH, LOG_BUFFER_SIZE);
+    enum MvStatus st_init = log_init();
+
+    log_printf("syscalls: start");
+    expect_status("mvServerLog/before-init", st_log_early, MV_STATUS_UNAVAILABLE);
+    expect_status("mvServerLoggingInit/kernel-pointer", st_init_bad, MV_STATUS_PARAMETERFAULT);
+    expect_status("mvServerLoggingInit", st_init, MV_STATUS_OKAY);
+
+    static const uint8_t hello[] = "syscalls: mvServerLog direct";
+    expect_status("mvServerLog", mvServerLog(hello, sizeof hello - 1), MV_STATUS_OKAY);
+    for (uint32_t i = 0; i < TOO_LONG_LOG_LEN; i++) {
+        s_long_message[i] = (uint8_t)('a' + i % 26u);
+    }
+    expect_status("mvServerLog/too-long", mvServerLog(s_long_message, TOO_LONG_LOG_LEN),
+                  MV_STATUS_LOGMESSAGETOOLONG);
+    expect_status("mvServerLog/kernel-pointer", mvServerLog((const uint8_t *)KERNEL_FLASH, 8),
+                  MV_STATUS_PARAMETERFAULT);
+
+    expect_status("mvNoOp", mvNoOp(), MV_STATUS_OKAY);
+    check_microseconds();
+    check_clock("mvGetSysClk", mvGetSysClk);
+    check_clock("mvGetHClk", mvGetHClk);
+    check_clock("mvGetPClk1", mvGetPClk1);
+    check_clock("mvGetPClk2", mvGetPClk2);
+    check_bad_pointers();
+    check_device_id();
+    check_peek_poke();
+
+    /* The wake reason is one byte; a sentinel shows whether the microvisor wrote it. */
+    enum MvWakeReason reason = (enum MvWakeReason)0xEE;
+    enum MvStatus st_wake = mvGetWakeReason(&reason);
+    check(st_wake == MV_STATUS_OKAY && (uint8_t)reason <= MV_WAKEREASON_DEEPSLEEPOTHER,
+          "mvGetWakeReason", "status %u reason %u", (unsigned)st_wake, (unsigned)reason);
+    expect_status("mvGetWakeReason/kernel-pointer",
+                  mvGetWakeReason((enum MvWakeReason *)KERNEL_FLASH), MV_STATUS_PARAMETERFAULT);
+    log_printf("syscalls: wake reason %u", (unsigned)reason);
+
+    if (st_wake == MV_STATUS_OKAY && reason == MV_WAKEREASON_COLDBOOT) {
+        log_printf("syscalls: restarting (pass=%u fail=%u so far)", (unsigned)s_pass,
+                   (unsigned)s_fail);
+        enum MvStatus st = mvRestart(MV_RESTARTMODE_AUTOAPPLYUPDATE);
+        /* Only reached if the restart did not happen. */
+        check(false, "mvRestart", "returned status %u (%s)", (unsigned)st, status_name(st));
+    } else {
+        check(st_wake == MV_STATUS_OKAY && is_restart_reason((uint8_t)reason), "mvRestart",
+              "wake reason after restart %u", (unsigned)reason);
+    }
+
+    log_printf("syscalls: DONE pass=%u fail=%u", (unsigned)s_pass, (unsigned)s_fail);
+    for (;;) {
+        __WFI();
+    }
+}
