@@ -46,6 +46,8 @@ class Cpu:
         return self._value.value
 
     def set_reg(self, name: str, value: int) -> None:
+        if name == "pc":
+            value |= 1  # bit 0 of a PC write is Unicorn's Thumb flag: M-profile is always Thumb
         self._value.value = value & 0xFFFF_FFFF
         status = uclib.uc_reg_write(self._handle, REGISTERS[name], self._value_ref)
         if status:

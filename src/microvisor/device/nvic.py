@@ -102,6 +102,8 @@ class Nvic:
 
     def highest_pending(self) -> int | None:
         """The pending, enabled exception that would be taken first, or None."""
+        if True not in self.pending:
+            return None
         best, best_prio = None, None
         for number in range(1, EXCEPTION_COUNT):
             if self.pending[number] and self.enabled[number]:
