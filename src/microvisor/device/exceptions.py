@@ -36,7 +36,7 @@ class ExceptionEngine:
     def frame(self, sp: int) -> dict[str, int]:
         """The eight stacked words at `sp`."""
         words = struct.unpack("<8I", self.cpu.read(sp, FRAME_SIZE))
-        return dict(zip(FRAME_NAMES, words))
+        return dict(zip(FRAME_NAMES, words, strict=True))
 
     def enter(self, number: int, return_address: int) -> None:
         """Stack the context, switch to Handler mode on the main stack, branch to the vector.

@@ -6,8 +6,12 @@ import struct
 from typing import TYPE_CHECKING
 
 from ..common.mv_abi import (
-    DEVICE_ID_LENGTH, LOG_BUFFER_ALIGNMENT, LOG_BUFFER_MIN_SIZE, LOG_BUFFER_SIZE_MULTIPLE,
-    MvRestartMode, MvStatus,
+    DEVICE_ID_LENGTH,
+    LOG_BUFFER_ALIGNMENT,
+    LOG_BUFFER_MIN_SIZE,
+    LOG_BUFFER_SIZE_MULTIPLE,
+    MvRestartMode,
+    MvStatus,
 )
 from ..device.memory_map import CORE_HZ, is_app_memory, is_app_ram
 from ..device.nsc import CallContext
