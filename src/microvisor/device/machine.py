@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, CS_MODE_V8, Cs
@@ -69,8 +68,6 @@ from .scs import (
 from .state import DeviceState
 from .stopper import Stopper
 
-log = logging.getLogger(__name__)
-
 # Unicorn's (QEMU's) exception numbers as UC_HOOK_INTR reports them.
 EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 3, 7, 8
 EXCP_NOCP, EXCP_INVSTATE, EXCP_STKOF, EXCP_UNALIGNED, EXCP_DIVBYZERO = 17, 18, 19, 22, 23
@@ -102,7 +99,6 @@ class RunResult:
     reason: str  # "stopped", "timeout", "crash", "detached"
     time_ns: int
     crash: CrashRecord | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 class Device:
@@ -134,7 +130,6 @@ class Device:
         self._reset_reason: str | None = None
         self._halt_requested = False
         self._sleeping = False
-        self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._map_memory()
         self._install_hooks()
@@ -266,9 +261,7 @@ class Device:
     # --- running ------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
         """Make `run` return with `reason` (safe from any thread and from callbacks)."""
-        def _set() -> None:
-            self._stop_reason = self._stop_reason or reason
-        self.post(_set)
+        self.post(lambda: self._stop_with(reason))
 
     def request_halt(self) -> None:
         """Halt for the debugger as soon as possible (safe from any thread)."""
@@ -423,9 +416,8 @@ class Device:
                         escalated=False)
 
     def _usage_fault(self, cause: int, pc: int) -> Fault:
-        if is_secure_address(pc):
-            return Fault(SECUREFAULT, 0, address=pc, pc=pc, causes=("INVEP",),
-                         detail=f"branch into secure memory at 0x{pc:08x} (not an entry point)")
+        if is_secure_address(pc):  # undefined code in the NSC page: a branch between entries
+            return self._classify_access(UC_MEM_FETCH_PROT, pc, pc)
         return Fault(USAGEFAULT, cause, pc=pc)
 
     def _on_uc_error(self, error: UcError, pc: int) -> None:
@@ -496,8 +488,7 @@ class Device:
         frame = {name: registers[name] for name in ("r0", "r1", "r2", "r3", "r12", "lr")}
         frame.update(pc=pc, xpsr=registers["xpsr"])
         self.crash = CrashRecord(
-            fault=exception_name(fault.exception) if fault.exception != HARDFAULT or not escalated
-            else "HardFault",
+            fault=exception_name(fault.exception),
             taken_as="HardFault" if escalated else exception_name(fault.exception),
             causes=fault.causes, address=fault.address, pc=pc, instruction=instruction,
             registers=registers, stacked_frame=frame, cfsr=self.scs.cfsr, hfsr=self.scs.hfsr,

@@ -115,9 +115,7 @@ class Nvic:
     def preempting(self, primask: int, basepri: int, faultmask: int) -> int | None:
         """The exception to take now, if one has enough priority to preempt."""
         number = self.highest_pending()
-        if number is None:
-            return None
-        if self.group_priority(number) < self.execution_priority(primask, basepri, faultmask):
+        if number is not None and self.can_preempt(number, primask, basepri, faultmask):
             return number
         return None
 

@@ -108,8 +108,8 @@ class Calls:
             return MvStatus.PARAMETERFAULT
         if not self._periph_address(register):
             return MvStatus.PERIPHERALACCESSFAULT
-        value = ctx.device.bus_read32(register)
-        return self._write_out(ctx, output, struct.pack("<I", value))
+        ctx.write(output, struct.pack("<I", ctx.device.bus_read32(register)))
+        return MvStatus.OKAY
 
     def mvPeriphPoke32(self, ctx: CallContext) -> int:
         register, mask, xor = ctx.arg(0), ctx.arg(1), ctx.arg(2)
