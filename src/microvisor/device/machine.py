@@ -130,6 +130,7 @@ class Device:
         self._reset_reason: str | None = None
         self._halt_requested = False
         self._sleeping = False
+        self.parked: str | None = None  # why the kernel keeps the CPU off (no application, back-off)
         self._wakeup = threading.Event()
         self._map_memory()
         self._install_hooks()
@@ -250,6 +251,14 @@ class Device:
         self._sleeping = False
         self.events.emit("power", "reset", reason=reason)
 
+    def park(self, why: str) -> None:
+        """Keep the CPU off (virtual time still runs to the next event) until `unpark`."""
+        self.parked = why
+        self._poke()
+
+    def unpark(self) -> None:
+        self.parked = None
+
     def request_reset(self, reason: str) -> None:
         """Reset the application at the end of the current instruction or system call."""
         self._reset_reason = reason
@@ -301,6 +310,9 @@ class Device:
                 continue
             if self._stop_reason is not None:
                 return RunResult(self._stop_reason, self.clock.now_ns())
+            if self.parked is not None:
+                self._sleep()
+                continue
             if self._ccr_dirty:
                 self._apply_ccr()
             self._deliver_pending()

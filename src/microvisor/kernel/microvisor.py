@@ -10,6 +10,7 @@ from ..device.bus import DeviceEvent
 from ..device.machine import Device
 from ..device.nsc import CallContext
 from . import calls
+from .storage import KernelStorage
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,12 @@ class Microvisor:
         self.wake_reason = MvWakeReason.COLDBOOT
         self._pending_wake_reason: MvWakeReason | None = None
         self._reported_unavailable: set[str] = set()
+        self.storage = KernelStorage(device.state)
         device.syscalls.fallback = self._unavailable
         self.calls = calls.install(self)
+        # Every family of system calls: install(kernel) registers its handlers and returns an
+        # object whose application_started() forgets what the previous application set up.
+        self.families = [self.calls]
         device.events.subscribe(self._on_event)
 
     def log(self, text: str) -> None:
@@ -40,7 +45,8 @@ class Microvisor:
 
     def _on_event(self, event: DeviceEvent) -> None:
         if event.source == "power" and event.kind == "reset":
-            self.calls.application_started()
+            for family in self.families:
+                family.application_started()
             reason = event.data.get("reason")
             if self._pending_wake_reason is not None:
                 self.wake_reason, self._pending_wake_reason = self._pending_wake_reason, None
