@@ -1,4 +1,4 @@
-"""The first system calls: time and clocks, device ID, server logging, restart, wake reason, peek/poke."""
+"""The first system calls: time and clocks, device ID, server logging, peripheral peek/poke."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from ..common.mv_abi import (
     LOG_BUFFER_ALIGNMENT,
     LOG_BUFFER_MIN_SIZE,
     LOG_BUFFER_SIZE_MULTIPLE,
-    MvRestartMode,
     MvStatus,
 )
 from ..device.memory_map import CORE_HZ, is_app_memory, is_app_ram
@@ -29,7 +28,7 @@ def install(kernel: Microvisor) -> Calls:
     table = kernel.device.syscalls
     for name in ("mvNoOp", "mvGetMicroseconds", "mvGetSysClk", "mvGetHClk", "mvGetPClk1",
                  "mvGetPClk2", "mvGetDeviceId", "mvServerLoggingInit", "mvServerLog",
-                 "mvRestart", "mvGetWakeReason", "mvPeriphPeek32", "mvPeriphPoke32"):
+                 "mvPeriphPeek32", "mvPeriphPoke32"):
         table.register(name, getattr(calls, name))
     return calls
 
@@ -89,15 +88,6 @@ class Calls:
             return MvStatus.LOGMESSAGETOOLONG
         self.kernel.log(ctx.read(message, length).decode("utf-8", errors="replace"))
         return MvStatus.OKAY
-
-    def mvRestart(self, ctx: CallContext) -> int:
-        if ctx.arg(0) != MvRestartMode.AUTOAPPLYUPDATE:
-            return MvStatus.UNAVAILABLE
-        self.kernel.restart_application(self.kernel.RESTART_WAKE_REASON)
-        return MvStatus.OKAY
-
-    def mvGetWakeReason(self, ctx: CallContext) -> int:
-        return self._write_out(ctx, ctx.arg(0), bytes([self.kernel.wake_reason]))
 
     def _periph_address(self, address: int) -> bool:
         return RCC_BASE <= address < RCC_BASE + RCC_SIZE and address % 4 == 0

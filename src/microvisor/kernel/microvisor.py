@@ -9,7 +9,7 @@ from ..common.sids import device_sid
 from ..device.bus import DeviceEvent
 from ..device.machine import Device
 from ..device.nsc import CallContext
-from . import calls
+from . import calls, power
 from .storage import KernelStorage
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ class Microvisor:
         self.calls = calls.install(self)
         # Every family of system calls: install(kernel) registers its handlers and returns an
         # object whose application_started() forgets what the previous application set up.
-        self.families = [self.calls]
+        self.families = [self.calls, power.install(self)]
+        self.app_body = None  # the running application's AppManifest.AppBody (policies), if any
         device.events.subscribe(self._on_event)
 
     def log(self, text: str) -> None:
