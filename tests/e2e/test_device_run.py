@@ -107,16 +107,21 @@ def test_tiny_binary_is_refused(tmp_path):
     assert "truncated" in _one_sentence_error(run_cli("device", "run", str(tiny)))
 
 
-def test_state_directory_keeps_the_device_identity(examples, tmp_path):
-    def device_id(state) -> str:
-        result = run_cli("device", "run", str(examples / "syscalls" / "syscalls.elf"),
-                         "--state", str(state), "--until", "syscalls: DONE", "--timeout", "10")
+def test_device_folder_keeps_its_identity_and_application(examples, tmp_path):
+    assert run_cli("platform", "init", str(tmp_path / "platform")).returncode == 0
+
+    def device_id(*args: str) -> str:
+        result = run_cli("device", "run", *args, "--until", "syscalls: DONE", "--timeout", "10")
         assert result.returncode == 0, result.stderr
         return re.search(r"device id (UV[0-9a-f]{32})", result.stdout).group(1)
 
-    first = device_id(tmp_path / "dev")
-    assert device_id(tmp_path / "dev") == first  # the same chip across runs
-    assert device_id(tmp_path / "other") != first  # another chip, another SID
+    for name in ("dev", "other"):
+        made = run_cli("device", "create", str(tmp_path / name), "--platform", str(tmp_path / "platform"))
+        assert made.returncode == 0, made.stderr
+    syscalls = str(examples / "syscalls" / "syscalls.elf")
+    first = device_id(str(tmp_path / "dev"), "--app", syscalls)
+    assert device_id(str(tmp_path / "dev")) == first  # same chip, and the application stayed installed
+    assert device_id(str(tmp_path / "other"), "--app", syscalls) != first  # another chip, another SID
     assert (tmp_path / "dev" / "internal_flash.bin").stat().st_size == 2 * 1024 * 1024
 
 

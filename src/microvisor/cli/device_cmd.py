@@ -1,30 +1,35 @@
-"""`microvisor device …`: run firmware on a virtual device."""
+"""`microvisor device …`: create, run and inspect virtual devices."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.table import Table
 
+from ..common import kernel_image, keys
+from ..common.bundle import Bundle, BundleError, build_app
+from ..common.platform import Platform, PlatformError
+from ..common.sids import device_sid
+from ..device.boot_rom import BootError, BootRom, power_on
 from ..device.firmware import FirmwareError, load_firmware
-from ..device.flash import FlashError
-from ..device.machine import Device
+from ..device.flash import FlashError, PowerCut
+from ..device.identity import read_identity
+from ..device.provisioning import create_device, development_platform
+from ..device.staging import KIND_APP, KIND_KERNEL, Staging, StagingError
 from ..device.state import DeviceState, StateError
-from ..kernel.microvisor import Microvisor
-from .output import TRACE_SOURCES, Printer
+from ..kernel.storage import KernelStorage
+from .output import TRACE_SOURCES, Printer, err, fail, out, print_json
 
-app = typer.Typer(help="Virtual STM32U585 devices.", no_args_is_help=True)
-err = Console(stderr=True, highlight=False)
+app = typer.Typer(help="Virtual STM32U585 devices: create, run, inspect.", no_args_is_help=True)
 
-EXIT_OK, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CRASH = 0, 2, 3, 4
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
+EXIT_OK, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CRASH, EXIT_NO_BOOT, EXIT_POWER_CUT = 0, 2, 3, 4, 5, 6
 
 
 def parse_trace(text: str | None) -> set[str]:
@@ -38,51 +43,163 @@ def parse_trace(text: str | None) -> set[str]:
     return chosen
 
 
+def _chip_uid(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        uid = bytes.fromhex(text)
+    except ValueError:
+        raise fail("--chip-uid must be hexadecimal (12 bytes, 24 hex digits).") from None
+    if len(uid) != 12:
+        raise fail(f"--chip-uid must be 12 bytes (24 hex digits), not {len(uid)}.")
+    return uid
+
+
+@app.command("create")
+def create(
+    directory: Path = typer.Argument(..., metavar="DIR", help="New folder for the device."),
+    platform_dir: Path = typer.Option(..., "--platform", metavar="PDIR", help="Platform folder."),
+    chip_uid: str | None = typer.Option(None, "--chip-uid", metavar="HEX", help="12-byte chip UID."),
+    customer_key: list[Path] = typer.Option(
+        [], "--customer-key", metavar="PUB",
+        help="Require applications to be signed by this key too (repeatable)."),
+) -> None:
+    """Make a ready development device: OTP programmed (root-key hash, TrustZone on, debug
+    locked), the platform's signed kernel installed, a device key and a certificate from the
+    platform CA with CN = the device SID."""
+    uid = _chip_uid(chip_uid)
+    try:
+        platform = Platform(platform_dir)
+        customers = [keys.load_public(path) for path in customer_key]
+        sid = create_device(directory, platform, kernel_image.build(platform), chip_uid=uid,
+                            customer_keys=customers)
+    except (PlatformError, keys.KeyFileError, StateError, OSError) as exc:
+        raise fail(str(exc)) from None
+    out.print(f"device {sid} created in {directory}")
+
+
+def _read_app(path: Path) -> Bundle:
+    """A bundle file as it is, or a firmware file bundled (unsigned) on the way."""
+    try:
+        with path.open("rb") as handle:
+            is_zip = handle.read(2) == b"PK"
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        if is_zip:
+            return Bundle.read(path)
+        return build_app(load_firmware(path).data)
+    except (BundleError, FirmwareError) as exc:
+        raise fail(f"{path}: {exc}") from None
+
+
+def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None) -> None:
+    staging = Staging(state)
+    if app_path is not None:
+        bundle = _read_app(app_path)
+        platform_dir = development_platform(directory)
+        if platform_dir is not None:
+            try:
+                bundle.sign(Platform(platform_dir).app_key)  # as the service co-signs an upload
+            except PlatformError as exc:
+                raise fail(f"cannot co-sign with the device's platform: {exc}") from None
+        staging.write(KIND_APP, bundle.to_bytes())
+        err.print(f"staged application {bundle.manifest_hash[:16]}… as a local update")
+    if kernel_path is not None:
+        try:
+            kernel = Bundle.read(kernel_path)
+        except BundleError as exc:
+            raise fail(f"{kernel_path}: {exc}") from None
+        if app_path is not None:
+            raise fail("stage one update at a time: --app or --kernel.")
+        staging.write(KIND_KERNEL, kernel.to_bytes())
+        err.print(f"staged kernel {kernel.manifest_hash[:16]}… as a local update")
+
+
+@contextlib.contextmanager
+def _throwaway_device(app_path: Path) -> Iterator[Path]:
+    """A development device in a temporary folder, with its own platform; removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="microvisor-dev-"))
+    try:
+        platform = Platform.init(root / "platform")
+        create_device(root / "device", platform, kernel_image.build(platform))
+        yield root / "device"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @app.command("run")
 def run(
-    firmware: Path = typer.Argument(..., help="Application ELF, or flat binary for 0x08000000."),
-    state: Path | None = typer.Option(
-        None, "--state", help="Device state directory (flash, QSPI, option bytes) kept across "
-        "runs; created if missing. Without it the device is thrown away afterwards."),
-    gdb: int | None = typer.Option(
-        None, "--gdb", help="Serve the GDB remote protocol on 127.0.0.1:PORT; the CPU waits, "
-        "halted at reset, for the debugger."),
-    timeout: float | None = typer.Option(
-        None, "--timeout", help="Stop after this many seconds of virtual time (exit 3)."),
-    until: str | None = typer.Option(
-        None, "--until", help="Stop with exit 0 when the application's output contains TEXT."),
-    trace: str | None = typer.Option(
-        None, "--trace", help="Also show device events: a comma list of gpio, uart, irq."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log the emulator's own steps."),
+    target: Path = typer.Argument(..., metavar="DIR|FIRMWARE|BUNDLE",
+                                  help="A device folder, or an application (ELF, binary or bundle) to run "
+                                       "on a throw-away development device."),
+    app_bundle: Path | None = typer.Option(None, "--app", metavar="BUNDLE",
+                                           help="Co-sign with the device's platform; stage as an update."),
+    kernel_bundle: Path | None = typer.Option(None, "--kernel", metavar="KERNEL.zip",
+                                              help="Stage a kernel update."),
+    gdb: int | None = typer.Option(None, "--gdb", metavar="PORT",
+                                   help="Serve the GDB remote protocol on 127.0.0.1:PORT; the CPU waits, "
+                                        "halted at reset, for the debugger."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Stop after this many seconds of virtual time (exit 3)."),
+    until: str | None = typer.Option(None, "--until",
+                                     help="Stop with exit 0 when the application's output contains TEXT."),
+    trace: str | None = typer.Option(None, "--trace",
+                                     help="Also show device events: a comma list of gpio, uart, irq."),
+    power_cut_after_writes: int | None = typer.Option(None, "--power-cut-after-writes", min=1, metavar="N",
+                                                      help="Lose power after the Nth flash write (exit 6)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log the ROM's and kernel's steps."),
 ) -> None:
-    """Run FIRMWARE on a virtual STM32U585 and print its output with virtual timestamps.
+    """Power a device on: boot ROM → kernel → application, and print its output with virtual
+    timestamps.
 
-    Exit status: 0 when --until text appears, 3 on timeout, 4 when the application crashed
-    (the crash record is printed), 2 for a firmware file that cannot run.
+    Exit status: 0 when --until text appears, 2 for unusable input, 3 on timeout, 4 when the
+    application crashed (the crash record is printed), 5 when the ROM refuses to boot the kernel,
+    6 when the power was cut.
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     sources = parse_trace(trace)
     if timeout is not None and timeout <= 0:
         raise fail("--timeout must be a positive number of seconds.")
+    if not target.exists():
+        raise fail(f"{target} does not exist.")
+    with contextlib.ExitStack() as stack:
+        directory = target
+        if not target.is_dir():
+            if app_bundle is not None:
+                raise fail("--app needs a device folder; the application given already runs.")
+            app_bundle = target
+            _read_app(target)  # fail early, before any device is made
+            directory = stack.enter_context(_throwaway_device(target))
+        try:
+            state = DeviceState.open(directory, create=False, power_cut_after=power_cut_after_writes)
+        except (StateError, OSError) as exc:
+            raise fail(f"cannot use device {directory}: {exc}") from None
+        stack.callback(state.close)
+        code = _boot_and_run(state, directory, app_bundle, kernel_bundle, gdb, timeout, until, sources)
+    raise typer.Exit(code)
+
+
+def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None,
+                  gdb: int | None, timeout: float | None, until: str | None, sources: set[str]) -> int:
     try:
-        image = load_firmware(firmware)
-    except FirmwareError as exc:
+        _stage(state, directory, app_path, kernel_path)
+        device, kernel = power_on(state)
+    except PowerCut as exc:
+        err.print(f"power lost: {exc}")
+        return EXIT_POWER_CUT
+    except BootError as exc:
+        err.print(f"[red]no boot:[/red] {exc}")
+        return EXIT_NO_BOOT
+    except (StagingError, FlashError) as exc:
         raise fail(str(exc)) from None
     try:
-        device_state = DeviceState.open(state)
-    except (StateError, OSError) as exc:
-        raise fail(f"cannot use state directory {state}: {exc}") from None
-    device = Device(device_state)
-    try:
-        Microvisor(device)
+        if kernel.no_application_reason:
+            err.print(f"microvisor: waiting, no application to run ({kernel.no_application_reason})")
         device.trace_irq = "irq" in sources
         printer = Printer(sources, until, lambda: device.stop("until"))
         device.events.subscribe(printer)
-        try:
-            device.load_firmware(image)
-        except FlashError as exc:
-            raise fail(f"cannot write {firmware} into the device's flash: {exc}") from None
         server = None
         if gdb is not None:
             from ..device.gdbstub import GdbServer
@@ -97,17 +214,87 @@ def run(
             result = device.run(timeout_s=timeout, halt_first=server is not None)
         except KeyboardInterrupt:
             raise fail("interrupted.", 130) from None
+        except PowerCut as exc:
+            err.print(f"power lost: {exc}")
+            return EXIT_POWER_CUT
         finally:
             if server is not None:
                 server.close()
     finally:
         device.close()
-        device_state.close()
     if result.reason == "crash" and result.crash is not None:
         sys.stderr.write(result.crash.format() + "\n")
-        raise typer.Exit(EXIT_CRASH)
+        return EXIT_CRASH
     if result.reason == "timeout":
-        err.print(f"timeout: {timeout:g} s of virtual time passed"
-                  + (f" without {until!r}" if until else ""))
-        raise typer.Exit(EXIT_TIMEOUT)
-    raise typer.Exit(EXIT_OK)
+        err.print(f"timeout: {timeout:g} s of virtual time passed" + (f" without {until!r}" if until else ""))
+        return EXIT_TIMEOUT
+    return EXIT_OK
+
+
+def inspect_device(state: DeviceState) -> dict:
+    """What `device inspect` shows, as data."""
+    rom = BootRom(state)
+    ob = state.option_bytes
+    identity = read_identity(state)
+    try:
+        kernel = rom.verify_installed_kernel().describe()
+    except BootError as exc:
+        kernel = {"error": str(exc)}
+    storage = KernelStorage(state)
+    facts = storage.facts()
+    app_record = rom.app_record.read()
+    installed = None
+    if app_record is not None:
+        from ..common.manifest_schema import OpaqueManifest
+
+        installed = Bundle(OpaqueManifest.FromString(app_record)).manifest_hash
+    return {
+        "sid": identity.sid if identity else device_sid(ob.chip_uid),
+        "chip_uid": ob.chip_uid.hex(),
+        "otp": {"root_key_hash": ob.root_key_hash.hex() if ob.root_key_hash else None,
+                "trustzone": ob.tzen, "debug_locked": ob.debug_locked, "factory_mode": ob.factory_mode,
+                "kernel_ratchet": ob.kernel_ratchet},
+        "kernel": kernel,
+        "application": {"manifest_hash": installed,
+                        "customer_keys": len(identity.customer_keys) if identity else 0},
+        "last_wake_reason": facts.get("last_wake_reason"),
+        "pending_crash_reports": len(storage.crash_reports()),
+        "staging": {**rom.staging.describe(), "last_outcome": rom.last_outcome()},
+        "flash_writes": state.counter.count,
+    }
+
+
+@app.command("inspect")
+def inspect(
+    directory: Path = typer.Argument(..., metavar="DIR", help="Device folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a device: kernel version, application manifest hash, last wake reason, pending crash
+    reports and staging state."""
+    try:
+        with DeviceState.open(directory, create=False) as state:
+            info = inspect_device(state)
+    except (StateError, OSError) as exc:
+        raise fail(f"cannot use device {directory}: {exc}") from None
+    if as_json:
+        print_json(info)
+        return
+    table = Table(show_header=False, box=None)
+    kernel = info["kernel"]
+    staging = info["staging"]
+    outcome = staging["last_outcome"]
+    rows = [
+        ("device", info["sid"]),
+        ("kernel", kernel.get("error") or f"{kernel['version_string']} (version {kernel['version_number']}, "
+                                           f"ratchet {kernel['security_ratchet']})"),
+        ("application", info["application"]["manifest_hash"] or "none installed"),
+        ("last wake reason", str(info["last_wake_reason"] or "-")),
+        ("pending crash reports", str(info["pending_crash_reports"])),
+        ("staging", f"{staging['kind']} update, {staging['bytes']} bytes" if staging["staged"] else "empty"),
+        ("last staged update", "-" if outcome is None else f"{outcome['kind']} {outcome['result']}"
+         + (f": {outcome['reason']}" if "reason" in outcome else "")),
+        ("OTP", ", ".join(f"{k}={v}" for k, v in info["otp"].items())),
+    ]
+    for name, value in rows:
+        table.add_row(f"[bold]{name}[/bold]", value)
+    out.print(table)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from . import device_cmd
+from . import apps_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd
 
 app = typer.Typer(
-    help="Microvisor: run applications on virtual STM32U585 devices, and manage them.",
+    help="Microvisor: bundle applications, make platforms, kernels and virtual STM32U585 devices, run them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(platform_cmd.app, name="platform")
+app.add_typer(kernel_cmd.app, name="kernel")
+app.add_typer(apps_cmd.app, name="apps")
 app.add_typer(device_cmd.app, name="device")
 
 

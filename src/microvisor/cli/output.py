@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
+
+import typer
+from rich.console import Console
 
 from ..device.bus import DeviceEvent
 from ..device.clock import NS_PER_S
 
 TRACE_SOURCES = ("gpio", "uart", "irq")
+EXIT_USAGE = 2
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print one clear sentence on stderr; raise the returned Exit."""
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def stamp(time_ns: int) -> str:

@@ -62,6 +62,7 @@ class OptionBytes:
         root_key_hash: bytes | None = None,
         kernel_ratchet: int = 0,
         factory_mode: bool = True,
+        hardware_key: bytes | None = None,
     ):
         if len(chip_uid) != CHIP_UID_SIZE:
             raise OptionBytesError(f"chip UID must be {CHIP_UID_SIZE} bytes, not {len(chip_uid)}")
@@ -74,6 +75,8 @@ class OptionBytes:
         self._root_key_hash = root_key_hash
         self._kernel_ratchet = kernel_ratchet
         self._factory_mode = factory_mode
+        # The device-unique secret (like the STM32's hardware unique key) that staging keys derive from.
+        self._hardware_key = secrets.token_bytes(32) if hardware_key is None else bytes(hardware_key)
 
     @classmethod
     def open(
@@ -97,7 +100,7 @@ class OptionBytes:
             if doc.get("format") != _FORMAT:
                 raise OptionBytesError(f"{path}: unsupported format {doc.get('format')!r}")
             root = doc["root_key_hash"]
-            return cls(
+            option_bytes = cls(
                 path,
                 chip_uid=bytes.fromhex(doc["chip_uid"]),
                 tzen=bool(doc["tzen"]),
@@ -105,7 +108,11 @@ class OptionBytes:
                 root_key_hash=None if root is None else bytes.fromhex(root),
                 kernel_ratchet=int(doc["kernel_ratchet"]),
                 factory_mode=bool(doc["factory_mode"]),
+                hardware_key=bytes.fromhex(doc["hardware_key"]) if doc.get("hardware_key") else None,
             )
+            if not doc.get("hardware_key"):
+                option_bytes._save()  # an older file: keep the key made now
+            return option_bytes
         except (ValueError, KeyError, TypeError) as e:
             raise OptionBytesError(f"{path}: damaged option bytes ({e})") from e
 
@@ -123,6 +130,7 @@ class OptionBytes:
             "root_key_hash": None if self._root_key_hash is None else self._root_key_hash.hex(),
             "kernel_ratchet": self._kernel_ratchet,
             "factory_mode": self._factory_mode,
+            "hardware_key": self._hardware_key.hex(),
         }
 
     @property
@@ -155,6 +163,11 @@ class OptionBytes:
     def factory_mode(self, value: bool) -> None:
         self._factory_mode = bool(value)
         self._save()
+
+    @property
+    def hardware_key(self) -> bytes:
+        """32 secret bytes unique to this chip, never shown to the application."""
+        return self._hardware_key
 
     @property
     def root_key_hash(self) -> bytes | None:

@@ -1,0 +1,164 @@
+"""`microvisor apps …`: make application bundles and look inside them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..common import keys
+from ..common.bundle import Bundle, BundleError, app_image_spans, build_app
+from ..common.manifest_schema import AppBody
+from ..device.firmware import FirmwareError, load_firmware
+from .output import fail, out, print_json
+
+app = typer.Typer(help="Application bundles.", no_args_is_help=True)
+
+
+def _public(path: Path | None, option: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return keys.raw_public(keys.load_public(path))
+    except keys.KeyFileError as exc:
+        raise fail(f"{option}: {exc}") from None
+
+
+@app.command("bundle")
+def bundle(
+    firmware: Path = typer.Argument(..., metavar="APP.elf|APP.bin", help="Application ELF or flat binary."),
+    output: Path = typer.Argument(..., metavar="OUT.zip", help="Bundle to write."),
+    signing_key: Path | None = typer.Option(None, "--signing-key", help="PEM private key that signs."),
+    unsigned: bool = typer.Option(False, "--unsigned", help="Leave the manifest unsigned."),
+    debug_auth_key: Path | None = typer.Option(None, "--debug-auth-key", help="Public key allowed to debug."),
+    crash_report_key: Path | None = typer.Option(None, "--crash-report-key",
+                                                 help="Public key crash reports are encrypted to."),
+    crash_stack_bytes: int = typer.Option(0, "--crash-stack-bytes", min=0, max=0x10000,
+                                          help="Bytes of stack a crash report includes."),
+    minimum_restart_interval: int = typer.Option(0, "--minimum-restart-interval", min=0, metavar="MS"),
+    maximum_restart_interval: int = typer.Option(0, "--maximum-restart-interval", min=0, metavar="MS"),
+    maximum_politeness_time: int = typer.Option(0, "--maximum-politeness-time", min=0, metavar="S"),
+    minimum_kernel_version: int = typer.Option(0, "--minimum-kernel-version", min=0, metavar="N"),
+    connection_grace_time: int = typer.Option(0, "--connection-grace-time", min=0, metavar="S"),
+    minimum_check_in_time: int = typer.Option(0, "--minimum-check-in-time", min=0, metavar="S",
+                                              help="0 = stay connected."),
+) -> None:
+    """Bundle an application: its flat image as a layer, and a manifest with its policies."""
+    if (signing_key is None) == (not unsigned):
+        raise fail("choose exactly one of --signing-key KEY and --unsigned.")
+    if maximum_restart_interval and maximum_restart_interval < minimum_restart_interval:
+        raise fail("--maximum-restart-interval is below --minimum-restart-interval.")
+    key = None
+    if signing_key is not None:
+        try:
+            key = keys.load_private(signing_key)
+        except keys.KeyFileError as exc:
+            raise fail(str(exc)) from None
+    try:
+        image = load_firmware(firmware)
+    except FirmwareError as exc:
+        raise fail(str(exc)) from None
+    body = AppBody()
+    debug = _public(debug_auth_key, "--debug-auth-key")
+    if debug is not None:
+        body.debug.debuggable, body.debug.debug_auth_pubkey = True, debug
+    crash = _public(crash_report_key, "--crash-report-key")
+    if crash is not None:
+        body.crash.crash_report_pubkey = crash
+    body.crash.include_stack_bytes = crash_stack_bytes
+    body.crash.minimum_restart_ms = minimum_restart_interval
+    body.crash.maximum_restart_ms = maximum_restart_interval
+    body.update.maximum_politeness_time_sec = maximum_politeness_time
+    body.update.minimum_kernel_version = minimum_kernel_version
+    body.connectivity.connection_grace_time_sec = connection_grace_time
+    body.connectivity.minimum_check_in_time_sec = minimum_check_in_time
+    try:
+        result = build_app(image.data, body)
+    except BundleError as exc:
+        raise fail(str(exc)) from None
+    if key is not None:
+        result.sign(key)
+    try:
+        result.write(output)
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    out.print(f"wrote {output}: {len(image.data)} bytes of application, manifest "
+              f"{result.manifest_hash[:16]}…, {'signed' if key else 'unsigned'}")
+
+
+def _layer(bundle: Bundle, layer) -> dict:
+    where = layer.target.WhichOneof("where")
+    region = getattr(layer.target, where or "internal_flash")
+    return {"target": where, "start": region.start, "size": region.size,
+            "fetch_hash": layer.fetch_hash.hex(), "measurement_hash": layer.measurement_hash.hex(),
+            "bytes": len(bundle.layers.get(layer.fetch_hash.hex(), b"")),
+            "encrypted_with_key_id": layer.encrypted_with_key_id}
+
+
+def describe(bundle: Bundle, verify_keys: list[keys.PublicKey]) -> dict:
+    """What `apps inspect` shows, as data."""
+    body = bundle.app_body()
+    try:
+        app_image_spans(bundle)
+        layers_ok, problem = True, None
+    except BundleError as exc:
+        layers_ok, problem = False, str(exc)
+    return {
+        "manifest_hash": bundle.manifest_hash,
+        "signatures": [{"signer_id": f"{signer:016x}",
+                        "verified_by": next((f"{keys.signer_id(k):016x}" for k in verify_keys
+                                             if keys.signer_id(k) == signer and bundle.signed_by(k)), None)}
+                       for signer, _ in bundle.signatures()],
+        "layers": [_layer(bundle, layer) for layer in body.layers],
+        "layers_ok": layers_ok,
+        "problem": problem,
+        "debug": {"debuggable": body.debug.debuggable,
+                  "debug_auth_pubkey": body.debug.debug_auth_pubkey.hex() or None},
+        "crash": {"minimum_restart_ms": body.crash.minimum_restart_ms,
+                  "maximum_restart_ms": body.crash.maximum_restart_ms,
+                  "crash_report_pubkey": body.crash.crash_report_pubkey.hex() or None,
+                  "include_stack_bytes": body.crash.include_stack_bytes},
+        "update": {"maximum_politeness_time_sec": body.update.maximum_politeness_time_sec,
+                   "minimum_kernel_version": body.update.minimum_kernel_version},
+        "connectivity": {"connection_grace_time_sec": body.connectivity.connection_grace_time_sec,
+                         "minimum_check_in_time_sec": body.connectivity.minimum_check_in_time_sec},
+    }
+
+
+@app.command("inspect")
+def inspect(
+    bundle_path: Path = typer.Argument(..., metavar="BUNDLE.zip"),
+    key: list[Path] = typer.Option([], "--key", help="Public key to check a signature against (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a bundle's manifest: signatures, layers (checked against their hashes) and policies."""
+    verify_keys = []
+    for path in key:
+        try:
+            verify_keys.append(keys.load_public(path))
+        except keys.KeyFileError as exc:
+            raise fail(str(exc)) from None
+    try:
+        info = describe(Bundle.read(bundle_path), verify_keys)
+    except BundleError as exc:
+        raise fail(f"{bundle_path}: {exc}") from None
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"[bold]{bundle_path}[/bold]  manifest {info['manifest_hash']}")
+    if not info["signatures"]:
+        out.print("  unsigned")
+    for sig in info["signatures"]:
+        checked = f"verified with key {sig['verified_by']}" if sig["verified_by"] else "not checked"
+        out.print(f"  signed by {sig['signer_id']} ({checked})")
+    table = Table("target", "start", "size", "bytes", "fetch hash", box=None)
+    for layer in info["layers"]:
+        table.add_row(layer["target"] or "?", f"{layer['start']:#x}", f"{layer['size']:#x}",
+                      str(layer["bytes"]), layer["fetch_hash"][:16] + "…")
+    out.print(table)
+    out.print("  layers: " + ("ok" if info["layers_ok"] else f"[red]{info['problem']}[/red]"))
+    for section in ("debug", "crash", "update", "connectivity"):
+        out.print(f"  {section}: " + ", ".join(f"{k}={v}" for k, v in info[section].items()))
+    if not info["layers_ok"]:
+        raise typer.Exit(1)
