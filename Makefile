@@ -30,8 +30,16 @@ examples: setup
 	cmake -S sdk/examples -B $(BUILD)/examples -DCMAKE_TOOLCHAIN_FILE=$(TOOLCHAIN) >/dev/null
 	cmake --build $(BUILD)/examples
 
+MV := $(VENV)/bin/microvisor
+DEMO := $(BUILD)/demo
+
 demo: examples
-	$(VENV)/bin/microvisor device run $(BUILD)/examples/blinky/blinky.elf --until "LED off" --timeout 10 --trace gpio
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(MV) platform init $(DEMO)/platform
+	$(MV) device create $(DEMO)/device --platform $(DEMO)/platform
+	$(MV) apps bundle $(BUILD)/examples/blinky/blinky.elf $(DEMO)/blinky.zip --unsigned
+	$(MV) device run $(DEMO)/device --app $(DEMO)/blinky.zip --until "LED off" --timeout 10 --trace gpio
+	$(MV) device inspect $(DEMO)/device
 
 test: setup
 	$(PY) -m pytest -q

@@ -280,6 +280,8 @@ def inspect(
         print_json(info)
         return
     table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
     kernel = info["kernel"]
     staging = info["staging"]
     outcome = staging["last_outcome"]

@@ -16,7 +16,7 @@ TRACE_SOURCES = ("gpio", "uart", "irq")
 EXIT_USAGE = 2
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
