@@ -11,7 +11,7 @@ from microvisor.kernel.microvisor import Microvisor
 from tests.device.test_exceptions import LOG, program
 
 NOOP = 0x0C1F_E0D8  # mvNoOp
-DEEP_SLEEP = SyscallTable().by_name["mvDeepSleep"].address
+NOT_YET = SyscallTable().by_name["mvOpenChannel"].address  # a call no kernel module offers yet
 
 
 def test_stacked_arguments_reach_the_handler_and_the_status_comes_back(assemble):
@@ -29,10 +29,10 @@ reset:
   blx r12
   add sp, #8
   bl record            @ the status
-  ldr r12, ={DEEP_SLEEP | 1}
+  ldr r12, ={NOT_YET | 1}
   blx r12
   bl record
-  ldr r12, ={DEEP_SLEEP | 1}
+  ldr r12, ={NOT_YET | 1}
   blx r12
   bl record
   b .
@@ -55,4 +55,4 @@ reset:
     state.close()
     assert seen == [[0, 1, 2, 3, 4, 5]]
     assert statuses == [0x1234, MvStatus.UNAVAILABLE, MvStatus.UNAVAILABLE]
-    assert [e.data["call"] for e in unavailable] == ["mvDeepSleep"]  # reported once
+    assert [e.data["call"] for e in unavailable] == ["mvOpenChannel"]  # reported once

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import zipfile
 
@@ -88,7 +89,8 @@ def test_a_customer_key_device_refuses_what_its_customer_did_not_sign(platform, 
     ok("device", "create", str(device), "--platform", str(platform), "--customer-key",
        str(tmp_path / "customer.pub.pem"))
     blinky, syscalls = examples / "blinky" / "blinky.elf", examples / "syscalls" / "syscalls.elf"
-    ok("apps", "bundle", str(blinky), str(tmp_path / "v1.zip"), "--signing-key", str(tmp_path / "customer.pem"))
+    ok("apps", "bundle", str(blinky), str(tmp_path / "v1.zip"), "--signing-key",
+       str(tmp_path / "customer.pem"))
     ok("apps", "bundle", str(syscalls), str(tmp_path / "unsigned.zip"), "--unsigned")
     ok("apps", "bundle", str(syscalls), str(tmp_path / "stranger.zip"), "--signing-key",
        str(tmp_path / "stranger.pem"))
@@ -108,7 +110,8 @@ def test_a_customer_key_device_refuses_what_its_customer_did_not_sign(platform, 
                 data = data[:-1] + bytes([data[-1] ^ 1])
             target.writestr(item, data)
     for bad in (tmp_path / "unsigned.zip", tmp_path / "stranger.zip", tampered):
-        result = run_cli("device", "run", str(device), "--app", str(bad), "--until", "LED on", "--timeout", "5")
+        result = run_cli("device", "run", str(device), "--app", str(bad), "--until", "LED on",
+                         "--timeout", "5")
         assert result.returncode == 0, (bad.name, result.stderr)  # the old application keeps running
         info = inspect(device)
         assert info["staging"]["last_outcome"]["result"] == "discarded", bad.name
@@ -128,3 +131,20 @@ def test_bad_input_is_one_sentence(tmp_path, platform):
         result = run_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error:") and "Traceback" not in result.stderr, args
+
+
+def test_a_crashing_application_restarts_after_its_back_off_and_reports_are_kept(platform, examples,
+                                                                                   tmp_path):
+    device = tmp_path / "dev"
+    ok("device", "create", str(device), "--platform", str(platform))
+    ok("apps", "bundle", str(examples / "fault" / "fault.elf"), str(tmp_path / "fault.zip"), "--unsigned",
+       "--minimum-restart-interval", "500", "--maximum-restart-interval", "2000")
+    result = run_cli("device", "run", str(device), "--app", str(tmp_path / "fault.zip"), "--keep-running",
+                     "--timeout", "4")
+    assert result.returncode == 3, result.stderr
+    waits = [int(w) for w in re.findall(r"restarting the application in (\d+) ms", result.stdout)]
+    assert waits == [500, 1000, 2000, 2000]
+    info = inspect(device)
+    assert info["pending_crash_reports"] == 4 and info["last_wake_reason"] == "APPLICATIONCRASH"
+    stopped = run_cli("device", "run", str(device), "--timeout", "4")
+    assert stopped.returncode == 4 and "CRASH: SecureFault" in stopped.stderr  # without --keep-running

@@ -2,6 +2,10 @@
  * syscalls - exercises the microvisor's built-in system calls and logs one line per check:
  * "PASS <name>" or "FAIL <name> <detail>".
  *
+ * The checks cover time and clocks, the device ID, server logging, peripheral peek/poke,
+ * notifications (a centre, its IRQ and ring), the external flash, fast interrupts and the
+ * system LED.
+ *
  * Every boot runs the same checks. On a cold boot the application then asks for a restart
  * (mvRestart); after it, mvGetWakeReason must report a restart, which is the "mvRestart" check,
  * and the run ends with "syscalls: DONE pass=<n> fail=<m>".
@@ -21,9 +25,19 @@
 #define RCC_AHB2ENR1_ADDR (RCC_BASE + 0x8Cu)
 #define GPIOA_MODER_ADDR  (GPIOA_BASE + GPIO_MODER_OFS)
 #define TOO_LONG_LOG_LEN  2048u          /* longer than any log line the microvisor accepts */
+#define NOTIFY_IRQn       51u            /* TIM8_BRK: an interrupt the application does not use */
+#define FAST_IRQn         54u            /* TIM8_CC */
+#define FLASH_ADDR        0x1000u        /* where the external flash check writes */
 
 static uint32_t s_pass, s_fail;
 static uint8_t s_long_message[TOO_LONG_LOG_LEN];
+static volatile struct MvNotification s_notifications[4] __attribute__((aligned(8)));
+static volatile uint32_t s_notify_irqs;
+
+void TIM8_BRK_IRQHandler(void)
+{
+    s_notify_irqs++;
+}
 
 static const char *status_name(enum MvStatus s)
 {
@@ -36,6 +50,10 @@ static const char *status_name(enum MvStatus s)
     case MV_STATUS_INVALIDBUFFERALIGNMENT: return "INVALIDBUFFERALIGNMENT";
     case MV_STATUS_LOGMESSAGETOOLONG: return "LOGMESSAGETOOLONG";
     case MV_STATUS_MICROVISORBUSY: return "MICROVISORBUSY";
+    case MV_STATUS_TIMENOTSET: return "TIMENOTSET";
+    case MV_STATUS_INVALIDHANDLE: return "INVALIDHANDLE";
+    case MV_STATUS_INVALIDINTERRUPT: return "INVALIDINTERRUPT";
+    case MV_STATUS_ADDRESSOUTOFRANGE: return "ADDRESSOUTOFRANGE";
     default: return "status";
     }
 }
@@ -155,6 +173,79 @@ static void check_peek_poke(void)
                   MV_STATUS_PARAMETERFAULT);
 }
 
+static void check_notifications(void)
+{
+    MvNotificationHandle handle = 0;
+    struct MvNotificationSetup setup = {NOTIFY_IRQn, (struct MvNotification *)s_notifications,
+                                        sizeof s_notifications};
+    for (uint32_t i = 0; i < 4; i++) s_notifications[i].event_type = MV_EVENTTYPE_NOEVENT;
+    s_notify_irqs = 0;
+    enum MvStatus st = mvSetupNotifications(&setup, &handle);
+    check(st == MV_STATUS_OKAY && handle != 0, "mvSetupNotifications", "status %u (%s)",
+          (unsigned)st, status_name(st));
+    nvic_clear_pending(NOTIFY_IRQn);
+    nvic_enable_irq(NOTIFY_IRQn);
+    st = mvTempTriggerNotification(handle, MV_EVENTTYPE_CHANNELDATAREADABLE, 42);
+    check(st == MV_STATUS_OKAY && s_notify_irqs == 1 &&
+              s_notifications[0].event_type == MV_EVENTTYPE_CHANNELDATAREADABLE &&
+              s_notifications[0].tag == 42,
+          "mvTempTriggerNotification", "status %u irqs %u type %u tag %u", (unsigned)st,
+          (unsigned)s_notify_irqs, (unsigned)s_notifications[0].event_type,
+          (unsigned)s_notifications[0].tag);
+    MvNotificationHandle unused = 0;
+    setup.buffer_size = 24;  /* not a whole number of 16-byte notifications */
+    expect_status("mvSetupNotifications/size", mvSetupNotifications(&setup, &unused),
+                  MV_STATUS_INVALIDBUFFERSIZE);
+    st = mvCloseNotifications(&handle);
+    check(st == MV_STATUS_OKAY && handle == 0, "mvCloseNotifications", "status %u (%s)",
+          (unsigned)st, status_name(st));
+    nvic_disable_irq(NOTIFY_IRQn);
+    expect_status("mvCloseNotifications/closed", mvCloseNotifications(&handle),
+                  MV_STATUS_INVALIDHANDLE);
+}
+
+static void check_external_flash(void)
+{
+    static const uint8_t data[16] = "external flash!";
+    uint8_t back[16] = {0};
+    MvExternalFlashHandle handle = 0;
+    struct MvExternalFlashInfo info = {.version = 1};
+    enum MvStatus st_open = mvExternalFlashOpen(&handle);
+    enum MvStatus st_info = mvExternalFlashGetInfo(handle, &info);
+    check(st_open == MV_STATUS_OKAY && st_info == MV_STATUS_OKAY && info.v1.size > 0,
+          "mvExternalFlashGetInfo", "status %u/%u size %u", (unsigned)st_open, (unsigned)st_info,
+          (unsigned)info.v1.size);
+    enum MvStatus st_erase = mvExternalFlashEraseBlocking(handle, FLASH_ADDR, 4096);
+    enum MvStatus st_write = mvExternalFlashWriteBlocking(handle, FLASH_ADDR, sizeof data, data);
+    enum MvStatus st_read = mvExternalFlashReadBlocking(handle, FLASH_ADDR, sizeof back, back);
+    bool same = true;
+    for (uint32_t i = 0; i < sizeof data; i++) same = same && back[i] == data[i];
+    check(st_erase == MV_STATUS_OKAY && st_write == MV_STATUS_OKAY && st_read == MV_STATUS_OKAY &&
+              same,
+          "mvExternalFlash write/read", "status %u/%u/%u", (unsigned)st_erase, (unsigned)st_write,
+          (unsigned)st_read);
+    expect_status("mvExternalFlashReadBlocking/out-of-range",
+                  mvExternalFlashReadBlocking(handle, info.v1.size, 1, back),
+                  MV_STATUS_ADDRESSOUTOFRANGE);
+    expect_status("mvExternalFlashClose", mvExternalFlashClose(&handle), MV_STATUS_OKAY);
+    expect_status("mvExternalFlashReadBlocking/closed",
+                  mvExternalFlashReadBlocking(handle, 0, 1, back), MV_STATUS_INVALIDHANDLE);
+}
+
+static void check_fast_interrupts_and_led(void)
+{
+    expect_status("mvSetFastInterrupt", mvSetFastInterrupt(FAST_IRQn), MV_STATUS_OKAY);
+    expect_status("mvEnableFastInterrupt", mvEnableFastInterrupt(FAST_IRQn), MV_STATUS_OKAY);
+    expect_status("mvDisableAllFastInterrupts", mvDisableAllFastInterrupts(), MV_STATUS_OKAY);
+    expect_status("mvEnableAllFastInterrupts", mvEnableAllFastInterrupts(), MV_STATUS_OKAY);
+    expect_status("mvDisableFastInterrupt", mvDisableFastInterrupt(FAST_IRQn), MV_STATUS_OKAY);
+    expect_status("mvClearFastInterrupt", mvClearFastInterrupt(FAST_IRQn), MV_STATUS_OKAY);
+    expect_status("mvSetFastInterrupt/no-such-irq", mvSetFastInterrupt(126),
+                  MV_STATUS_INVALIDINTERRUPT);
+    expect_status("mvSystemLedEnable/off", mvSystemLedEnable(0), MV_STATUS_OKAY);
+    expect_status("mvSystemLedEnable/on", mvSystemLedEnable(1), MV_STATUS_OKAY);
+}
+
 /* A restart is any wake reason that is not a cold boot, a crash, an error or a deep sleep. */
 static bool is_restart_reason(uint8_t r)
 {
@@ -203,6 +294,11 @@ int main(void)
     check_bad_pointers();
     check_device_id();
     check_peek_poke();
+    uint64_t wall = 0;
+    expect_status("mvGetWallTime", mvGetWallTime(&wall), MV_STATUS_TIMENOTSET);  /* offline */
+    check_notifications();
+    check_external_flash();
+    check_fast_interrupts_and_led();
 
     /* The wake reason is one byte; a sentinel shows whether the microvisor wrote it. */
     enum MvWakeReason reason = (enum MvWakeReason)0xEE;

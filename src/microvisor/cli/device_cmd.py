@@ -148,6 +148,9 @@ def run(
                                      help="Also show device events: a comma list of gpio, uart, irq."),
     power_cut_after_writes: int | None = typer.Option(None, "--power-cut-after-writes", min=1, metavar="N",
                                                       help="Lose power after the Nth flash write (exit 6)."),
+    keep_running: bool = typer.Option(False, "--keep-running",
+                                      help="After a crash, let the kernel restart the application as the "
+                                           "crash policy says, instead of stopping with exit 4."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log the ROM's and kernel's steps."),
 ) -> None:
     """Power a device on: boot ROM → kernel → application, and print its output with virtual
@@ -177,12 +180,14 @@ def run(
         except (StateError, OSError) as exc:
             raise fail(f"cannot use device {directory}: {exc}") from None
         stack.callback(state.close)
-        code = _boot_and_run(state, directory, app_bundle, kernel_bundle, gdb, timeout, until, sources)
+        code = _boot_and_run(state, directory, app_bundle, kernel_bundle, gdb, timeout, until, sources,
+                             keep_running)
     raise typer.Exit(code)
 
 
 def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None,
-                  gdb: int | None, timeout: float | None, until: str | None, sources: set[str]) -> int:
+                  gdb: int | None, timeout: float | None, until: str | None, sources: set[str],
+                  keep_running: bool) -> int:
     try:
         _stage(state, directory, app_path, kernel_path)
         device, kernel = power_on(state)
@@ -194,6 +199,7 @@ def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, ke
         return EXIT_NO_BOOT
     except (StagingError, FlashError) as exc:
         raise fail(str(exc)) from None
+    kernel.stop_on_crash = not keep_running
     try:
         if kernel.no_application_reason:
             err.print(f"microvisor: waiting, no application to run ({kernel.no_application_reason})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import apps_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd
+from . import apps_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd, server_cmd
 
 app = typer.Typer(
     help="Microvisor: bundle applications, make platforms, kernels and virtual STM32U585 devices, run them.",
@@ -17,6 +17,7 @@ app.add_typer(platform_cmd.app, name="platform")
 app.add_typer(kernel_cmd.app, name="kernel")
 app.add_typer(apps_cmd.app, name="apps")
 app.add_typer(device_cmd.app, name="device")
+app.command("server")(server_cmd.server)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,14 @@ def describe(event: DeviceEvent, trace: set[str]) -> str | None:
         if event.kind == "enter":
             return f"{stamp(event.time_ns)} trace irq enter {data['name']}"
         return f"{stamp(event.time_ns)} trace irq exit 0x{data['exc_return']:08x}"
+    if event.source == "kernel" and event.kind == "crash-report":
+        return f"{stamp(event.time_ns)} microvisor: application crashed ({data['summary']}); report stored"
+    if event.source == "kernel" and event.kind == "restart":
+        return f"{stamp(event.time_ns)} microvisor: restarting the application in {data['after_ms']} ms"
+    if event.source == "kernel" and event.kind == "deep-sleep":
+        return f"{stamp(event.time_ns)} microvisor: deep sleep ({data['mode']})"
+    if event.source == "kernel" and event.kind == "testing-complete":
+        return f"{stamp(event.time_ns)} microvisor: testing complete, result {data['result']}"
     if event.source == "kernel" and event.kind == "unavailable":
         return f"{stamp(event.time_ns)} microvisor: {data['call']} is not available yet"
     if event.source == "power" and event.kind == "reset" and data.get("reason") != "power-on":

@@ -253,6 +253,10 @@ STRUCTS: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {
     "MvExternalFlashInfo": (
         16, {"version": (0, 4), "chip_id": (4, 4), "size": (8, 4), "num_handles": (12, 4)}),
     "MvSizedString": (8, {"data": (0, 4), "length": (4, 4)}),
+    "MvTemporaryTestVersionedStruct": (
+        20, {"version": (0, 4), "v1.a": (4, 2), "v1.b.a": (8, 1), "v1.b.b": (12, 4),
+             "v1.b.c": (16, 4)}),
+    "MvTemporaryTestSubStruct": (16, {"a": (0, 8), "b": (8, 4)}),
 }
 
 # MvNotification / mvSetupNotifications().
@@ -279,3 +283,20 @@ LOG_BUFFER_SIZE_MULTIPLE = 512
 # mvGetDeviceId(buf, len): the 34-byte device SID, "UV" followed by 32 lower-case hex digits,
 # without a terminator. Any other len: INVALIDBUFFERSIZE.
 DEVICE_ID_LENGTH = 34
+
+# mvServerLog / mvTestLog: the longest message accepted; longer ones are LOGMESSAGETOOLONG.
+LOG_MESSAGE_MAX = 128
+
+# mvSetupNotifications(): the notification buffer must be 8-byte aligned (struct MvNotification
+# starts with a uint64_t); more than MAX_NOTIFICATION_BUFFERS centres at once are refused.
+NOTIFICATION_BUFFER_ALIGNMENT = 8
+
+# mvExternalFlash*: at most this many open handles (TOOMANYCHANNELS beyond); erases take whole
+# 4 KiB sectors (INVALIDBUFFERALIGNMENT otherwise); MvExternalFlashInfo.version must be 1.
+MAX_EXTERNAL_FLASH_HANDLES = 32
+EXTERNAL_FLASH_ERASE_ALIGNMENT = 4096
+EXTERNAL_FLASH_INFO_VERSION = 1
+
+# mvTemporaryStructTest(in): a versioned test structure; only version 1 is known. v1.b.b points
+# to a 16-byte MvTemporaryTestSubStruct (uint64_t a, uint32_t b, padding).
+TEMPORARY_TEST_STRUCT_VERSION = 1

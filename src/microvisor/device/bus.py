@@ -50,6 +50,9 @@ class DeviceContext(Protocol):
     def post(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the emulation thread as soon as possible (safe from any thread)."""
 
+    def watchdog_expired(self, detail: str) -> None:
+        """The independent watchdog ran out: the application is reset (a crash of its own kind)."""
+
 
 class Peripheral:
     """A memory-mapped peripheral: a register window the CPU reads and writes.

@@ -31,6 +31,7 @@ from .cpu import XPSR_T, Cpu, MemoryAccessError
 from .exceptions import ExceptionEngine, is_exc_return
 from .faults import CrashRecord, Fault, disassemble
 from .firmware import FirmwareImage
+from .low_power import LowPower
 from .memory_map import (
     APP_FLASH,
     NSC_BASE,
@@ -116,6 +117,9 @@ class Device:
         self.syscalls = SyscallTable()
         self.peripherals: list[Peripheral] = [self.scs] + build_peripherals(self, state.backup)
         self.crash: CrashRecord | None = None
+        # Called once per crash with its record (the kernel's crash policy). It must park or
+        # reset the CPU; returning True makes `run` carry on, False makes it return "crash".
+        self.crash_handler: Callable[[CrashRecord], bool] | None = None
         self.debugger: Debugger | None = None
         self.trace_irq = False
         self.breakpoints: set[int] = set()
@@ -132,6 +136,7 @@ class Device:
         self._sleeping = False
         self.parked: str | None = None  # why the kernel keeps the CPU off (no application, back-off)
         self._wakeup = threading.Event()
+        self.low_power = LowPower(self)
         self._map_memory()
         self._install_hooks()
         self.stopper = Stopper(self.clock, self._async_stop)
@@ -148,6 +153,12 @@ class Device:
         """Run `callback` on the emulation thread as soon as possible (safe from any thread)."""
         self.clock.schedule(self.clock.now_ns(), callback)
         self._wakeup.set()
+
+    def watchdog_expired(self, detail: str) -> None:
+        """The IWDG ran out: a crash of kind "Watchdog" (ignored while the CPU is parked)."""
+        if self.parked is None and self.crash is None:
+            self._crash(Fault(0, 0, pc=self.cpu.reg("pc"), detail=detail, causes=("IWDG",)),
+                        escalated=False, kind="Watchdog")
 
     # --- memory -------------------------------------------------------------------------------
     def _map_memory(self) -> None:
@@ -259,6 +270,14 @@ class Device:
     def unpark(self) -> None:
         self.parked = None
 
+    def assert_wake_pin(self, pin: int) -> None:
+        """An active edge on wake pin WKUP`pin` (1..8) from outside (safe from any thread)."""
+        self.post(lambda: self.low_power.wake_pin(pin))
+
+    def wait_for_interrupt(self) -> None:
+        """Sleep as WFI does once the current system call has returned (mvPowerSave)."""
+        self._sleeping = True
+
     def request_reset(self, reason: str) -> None:
         """Reset the application at the end of the current instruction or system call."""
         self._reset_reason = reason
@@ -302,7 +321,12 @@ class Device:
                 reason, self._reset_reason = self._reset_reason, None
                 self.reset(reason)
             if self.crash is not None:
-                return RunResult("crash", self.clock.now_ns(), self.crash)
+                record = self.crash
+                if self.crash_handler is not None:
+                    self.crash = None  # the handler owns it now: it parks or resets the CPU
+                    if self.crash_handler(record):
+                        continue
+                return RunResult("crash", self.clock.now_ns(), record)
             if self._halt_requested:
                 self._halt_requested = False
                 if self.debugger is not None and self._debug_stop("interrupt", {}) == "detach":
@@ -489,7 +513,7 @@ class Device:
         if self.trace_irq:
             self.events.emit("irq", "exit", exc_return=exc_return)
 
-    def _crash(self, fault: Fault, escalated: bool) -> None:
+    def _crash(self, fault: Fault, escalated: bool, kind: str | None = None) -> None:
         cpu = self.cpu
         registers = cpu.snapshot()
         pc = fault.pc if fault.pc is not None else registers["pc"]
@@ -499,9 +523,9 @@ class Device:
             instruction = "<no memory at pc>"
         frame = {name: registers[name] for name in ("r0", "r1", "r2", "r3", "r12", "lr")}
         frame.update(pc=pc, xpsr=registers["xpsr"])
+        name = kind or exception_name(fault.exception)
         self.crash = CrashRecord(
-            fault=exception_name(fault.exception),
-            taken_as="HardFault" if escalated else exception_name(fault.exception),
+            fault=name, taken_as="HardFault" if escalated else name,
             causes=fault.causes, address=fault.address, pc=pc, instruction=instruction,
             registers=registers, stacked_frame=frame, cfsr=self.scs.cfsr, hfsr=self.scs.hfsr,
             time_ns=self.clock.now_ns(), detail=fault.detail, escalated=escalated,

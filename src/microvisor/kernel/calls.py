@@ -1,25 +1,19 @@
-"""The first system calls: time and clocks, device ID, server logging, peripheral peek/poke."""
+"""The basic system calls: no-op, the microsecond clock, clock frequencies, wall time, device ID."""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from ..common.mv_abi import (
-    DEVICE_ID_LENGTH,
-    LOG_BUFFER_ALIGNMENT,
-    LOG_BUFFER_MIN_SIZE,
-    LOG_BUFFER_SIZE_MULTIPLE,
-    MvStatus,
-)
-from ..device.memory_map import CORE_HZ, is_app_memory, is_app_ram
+from ..common.mv_abi import DEVICE_ID_LENGTH, TEMPORARY_TEST_STRUCT_VERSION, MvStatus
+from ..device.memory_map import CORE_HZ
 from ..device.nsc import CallContext
+from .guards import read_in, read_words, writable, write_out
 
 if TYPE_CHECKING:
     from .microvisor import Microvisor
 
-LOG_MESSAGE_MAX = 128  # bytes in one mvServerLog message
-RCC_BASE, RCC_SIZE = 0x4602_0C00, 0x400  # the registers mvPeriphPeek32/Poke32 may touch
+_TEST_STRUCT_SIZE, _TEST_SUBSTRUCT_SIZE = 20, 16
 
 
 def install(kernel: Microvisor) -> Calls:
@@ -27,8 +21,7 @@ def install(kernel: Microvisor) -> Calls:
     calls = Calls(kernel)
     table = kernel.device.syscalls
     for name in ("mvNoOp", "mvGetMicroseconds", "mvGetSysClk", "mvGetHClk", "mvGetPClk1",
-                 "mvGetPClk2", "mvGetDeviceId", "mvServerLoggingInit", "mvServerLog",
-                 "mvPeriphPeek32", "mvPeriphPoke32"):
+                 "mvGetPClk2", "mvGetWallTime", "mvGetDeviceId", "mvTemporaryStructTest"):
         table.register(name, getattr(calls, name))
     return calls
 
@@ -38,73 +31,53 @@ class Calls:
 
     def __init__(self, kernel: Microvisor):
         self.kernel = kernel
-        self.application_started()
+        self._wall_offset_us: int | None = None  # Unix µs minus the microsecond clock, once known
 
     def application_started(self) -> None:
-        """A (re)started application has set nothing up yet."""
-        self.log_buffer: tuple[int, int] | None = None
+        """Nothing here belongs to the application."""
 
-    def _write_out(self, ctx: CallContext, address: int, data: bytes) -> int:
-        if not is_app_ram(address, len(data)):
-            return MvStatus.PARAMETERFAULT
-        ctx.write(address, data)
-        return MvStatus.OKAY
+    def set_wall_time(self, unix_us: int) -> None:
+        """The server told the time (µs since the Unix epoch): mvGetWallTime reports it from now."""
+        self._wall_offset_us = unix_us - self.kernel.device.clock.now_us()
 
     def mvNoOp(self, ctx: CallContext) -> int:
         return MvStatus.OKAY
 
     def mvGetMicroseconds(self, ctx: CallContext) -> int:
-        return self._write_out(ctx, ctx.arg(0), struct.pack("<Q", ctx.device.clock.now_us()))
+        return self._out(ctx, ctx.arg(0), struct.pack("<Q", ctx.device.clock.now_us()))
 
     def _clock(self, ctx: CallContext) -> int:
-        return self._write_out(ctx, ctx.arg(0), struct.pack("<I", CORE_HZ))
+        return self._out(ctx, ctx.arg(0), struct.pack("<I", CORE_HZ))
 
     mvGetSysClk = mvGetHClk = mvGetPClk1 = mvGetPClk2 = _clock
+
+    def mvGetWallTime(self, ctx: CallContext) -> int:
+        address = ctx.arg(0)
+        if not writable(address, 8):
+            return MvStatus.PARAMETERFAULT
+        if self._wall_offset_us is None:
+            return MvStatus.TIMENOTSET
+        now = (ctx.device.clock.now_us() + self._wall_offset_us) & 0xFFFF_FFFF_FFFF_FFFF
+        return self._out(ctx, address, struct.pack("<Q", now))
 
     def mvGetDeviceId(self, ctx: CallContext) -> int:
         buffer, length = ctx.arg(0), ctx.arg(1)
         if length != DEVICE_ID_LENGTH:
             return MvStatus.INVALIDBUFFERSIZE
-        return self._write_out(ctx, buffer, self.kernel.device_sid.encode("ascii"))
+        return self._out(ctx, buffer, self.kernel.device_sid.encode("ascii"))
 
-    def mvServerLoggingInit(self, ctx: CallContext) -> int:
-        buffer, length = ctx.arg(0), ctx.arg(1)
-        if not is_app_ram(buffer, length):
+    def mvTemporaryStructTest(self, ctx: CallContext) -> int:
+        """A vendor self-test of structure passing: version 1 with a readable nested pointer."""
+        raw = read_in(ctx, ctx.arg(0), _TEST_STRUCT_SIZE)
+        if raw is None:
             return MvStatus.PARAMETERFAULT
-        if buffer % LOG_BUFFER_ALIGNMENT:
-            return MvStatus.INVALIDBUFFERALIGNMENT
-        if length < LOG_BUFFER_MIN_SIZE or length % LOG_BUFFER_SIZE_MULTIPLE:
-            return MvStatus.INVALIDBUFFERSIZE
-        self.log_buffer = (buffer, length)
-        return MvStatus.OKAY
-
-    def mvServerLog(self, ctx: CallContext) -> int:
-        message, length = ctx.arg(0), ctx.arg(1) & 0xFFFF
-        if self.log_buffer is None:
-            return MvStatus.UNAVAILABLE
-        if not is_app_memory(message, length):
+        version, nested = struct.unpack_from("<I8xI", raw)
+        if version != TEMPORARY_TEST_STRUCT_VERSION:
+            return MvStatus.UNSUPPORTEDSTRUCTUREVERSION
+        if read_words(ctx, nested, _TEST_SUBSTRUCT_SIZE // 4) is None:
             return MvStatus.PARAMETERFAULT
-        if length > LOG_MESSAGE_MAX:
-            return MvStatus.LOGMESSAGETOOLONG
-        self.kernel.log(ctx.read(message, length).decode("utf-8", errors="replace"))
         return MvStatus.OKAY
 
-    def _periph_address(self, address: int) -> bool:
-        return RCC_BASE <= address < RCC_BASE + RCC_SIZE and address % 4 == 0
-
-    def mvPeriphPeek32(self, ctx: CallContext) -> int:
-        register, output = ctx.arg(0), ctx.arg(1)
-        if not is_app_ram(output, 4):
-            return MvStatus.PARAMETERFAULT
-        if not self._periph_address(register):
-            return MvStatus.PERIPHERALACCESSFAULT
-        ctx.write(output, struct.pack("<I", ctx.device.bus_read32(register)))
-        return MvStatus.OKAY
-
-    def mvPeriphPoke32(self, ctx: CallContext) -> int:
-        register, mask, xor = ctx.arg(0), ctx.arg(1), ctx.arg(2)
-        if not self._periph_address(register):
-            return MvStatus.PERIPHERALACCESSFAULT
-        value = ctx.device.bus_read32(register)
-        ctx.device.bus_write32(register, (value & ~mask) ^ xor)  # mask: the bits to change
-        return MvStatus.OKAY
+    @staticmethod
+    def _out(ctx: CallContext, address: int, data: bytes) -> int:
+        return MvStatus.OKAY if write_out(ctx, address, data) else MvStatus.PARAMETERFAULT

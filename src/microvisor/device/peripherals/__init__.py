@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from ..bus import DeviceContext, Peripheral
 from .gpio import PORTS, USER_LED_PIN, USER_LED_PORT, GpioPort
+from .iwdg import Iwdg
 from .rcc import FlashInterface, InstructionCache, Pwr, Rcc
 from .rtc import BackupStore, MemoryBackupRegisters, Rtc, Tamp
 from .timer import TIMERS, GeneralTimer
@@ -19,6 +20,7 @@ __all__ = [
     "GeneralTimer",
     "GpioPort",
     "InstructionCache",
+    "Iwdg",
     "MemoryBackupRegisters",
     "Pwr",
     "Rcc",
@@ -36,7 +38,7 @@ def build_peripherals(ctx: DeviceContext, backup: BackupStore | None = None) -> 
     peripherals += [Usart(ctx, spec) for spec in SERIAL_PORTS]
     peripherals += [Rcc(ctx), Pwr(ctx), FlashInterface(ctx), InstructionCache(ctx)]
     peripherals += [GeneralTimer(ctx, spec) for spec in TIMERS]
-    peripherals += [Rtc(ctx), Tamp(ctx, backup)]
+    peripherals += [Rtc(ctx), Tamp(ctx, backup), Iwdg(ctx)]
     return peripherals
 
 

@@ -140,6 +140,7 @@ class Rcc(StatusRegisterFile):
 PWR_CR3 = 0x08
 PWR_VOSR = 0x0C
 PWR_SVMCR = 0x10
+PWR_WUCR1 = 0x14
 PWR_SR = 0x38
 PWR_SVMSR = 0x3C
 PWR_WUSR = 0x44
@@ -152,6 +153,8 @@ VOSR_VOS_SHIFT = 16
 VOSR_VOS = 0x3 << VOSR_VOS_SHIFT
 VOSR_BOOSTEN = 1 << 18
 SR_CSSF = 1 << 0
+SR_SBF = 1 << 2  # the device was in Standby
+WAKE_PIN_COUNT = 8  # WKUP1..WKUP8: WUPENx in WUCR1, WUFx in WUSR
 SVMSR_REGS = 1 << 1
 SVMSR_ACTVOSRDY = 1 << 15
 SVMSR_ACTVOS_SHIFT = 16
@@ -162,7 +165,11 @@ PWR_RESET = {PWR_VOSR: VOSR_VOSRDY}  # range 4, ready
 
 
 class Pwr(StatusRegisterFile):
-    """PWR: voltage scaling, EPOD booster, SMPS switch and supply monitors all settle at once."""
+    """PWR: voltage scaling, EPOD booster, SMPS switch and supply monitors all settle at once.
+
+    The Standby flag (SR.SBF) and the wake-up flags (WUSR) survive a system reset; software
+    clears them (SR.CSSF, WUSCR). `standby_exit` sets them when the device leaves Standby.
+    """
 
     readonly = frozenset({PWR_SR, PWR_SVMSR, PWR_WUSR})
     writeonly = frozenset({PWR_WUSCR})
@@ -170,8 +177,24 @@ class Pwr(StatusRegisterFile):
     def __init__(self, ctx: DeviceContext):
         super().__init__(ctx, "PWR", PWR_BASE, PWR_RESET)
 
+    def reset(self) -> None:
+        kept = {PWR_SR: self.regs.get(PWR_SR, 0) & SR_SBF, PWR_WUSR: self.regs.get(PWR_WUSR, 0)}
+        super().reset()
+        self.regs.update(kept)
+
+    def wake_pins_enabled(self) -> int:
+        """WUCR1's WUPENx bits: bit n-1 set when WKUPn may wake the device."""
+        return self.regs.get(PWR_WUCR1, 0) & ((1 << WAKE_PIN_COUNT) - 1)
+
+    def standby_exit(self, pins: int) -> None:
+        """The device leaves Standby (woken by the wake pins in the mask `pins`, if any)."""
+        self._set_bits(PWR_SR, SR_SBF, SR_SBF)
+        self._set_bits(PWR_WUSR, pins, pins)
+
     def write(self, offset: int, size: int, value: int) -> None:
-        if offset & ~3 == PWR_SR:  # CSSF clears the stop and standby flags, which never get set
+        if offset & ~3 == PWR_SR:  # CSSF clears the Standby flag; nothing else is writable
+            if (value << (offset & 3) * 8) & SR_CSSF:
+                self._set_bits(PWR_SR, SR_SBF, 0)
             return
         super().write(offset, size, value)
 

@@ -1,0 +1,70 @@
+"""`microvisor server`: run the cloud service's REST API on a data folder (made on first start)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import typer
+
+from .output import fail, out
+
+DEFAULT_DATA = Path.home() / ".microvisor" / "server"
+GRACEFUL_SHUTDOWN_S = 3
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}.", 1) from None
+    return sock
+
+
+def server(
+    data: Path = typer.Option(DEFAULT_DATA, "--data", metavar="DIR",
+                              help="Data folder: platform, database, credentials (made on first start)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on; 0 picks a free one."),
+    database_url: str | None = typer.Option(None, "--database-url", metavar="URL",
+                                            help="postgresql://… (default: SQLite in the data folder)."),
+    broker_url: str | None = typer.Option(None, "--broker-url", metavar="URL",
+                                          help="External MQTT broker for the device link (not used yet)."),
+    log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info or debug."),
+) -> None:
+    """Run the Microvisor service: the v1 REST API over a platform and a database."""
+    import uvicorn  # the server's own dependencies load only for this command
+
+    from ..cloud.app import create_app
+    from ..cloud.service import ServerSettings, StartupError, start_service
+
+    if log_level not in ("critical", "error", "warning", "info", "debug"):
+        raise fail(f"--log-level {log_level!r} is not one of critical, error, warning, info, debug.")
+    sock = _bind(host, port)
+    try:
+        startup = start_service(ServerSettings(data, database_url, broker_url))
+    except StartupError as exc:
+        sock.close()
+        raise fail(f"cannot start the service: {exc}.", 1) from None
+    service = startup.service
+    if startup.new_account:
+        credentials = startup.credentials
+        out.print(f"Created account {credentials.account_sid} with auth token {credentials.auth_token} "
+                  f"(saved in {data / 'credentials.json'}; shown only once).")
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    out.print(f"Microvisor service listening on http://{shown_host}:{bound_port} "
+              f"(data {data}, database {service.database.display_url})")
+    sys.stdout.flush()
+    config = uvicorn.Config(create_app(service), log_level=log_level,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        service.close()

@@ -1,0 +1,31 @@
+/*
+ * check.h - PASS/FAIL lines for the kernel test applications, and the addresses they misuse.
+ */
+#ifndef KERNEL_TEST_CHECK_H
+#define KERNEL_TEST_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "mv_syscalls.h"
+
+#define KERNEL_FLASH 0x0C000000u  /* secure flash: the microvisor's */
+#define SECURE_SRAM  0x30000000u  /* secure alias of SRAM */
+#define NSC_PAGE     0x0C1FE000u  /* the system-call veneers */
+#define APP_FLASH    0x08000000u  /* the application's, but read-only */
+#define SRAM_END     0x20080000u  /* one past the application's SRAM */
+#define PERIPHERALS  0x40000000u
+
+#define PTR(address) ((void *)(uintptr_t)(address))
+
+/* Log "PASS name", or "FAIL name detail" with the detail formatted from fmt. */
+void check(bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A check that a call returned the status expected. */
+void expect(const char *name, enum MvStatus got, enum MvStatus want);
+
+/* Log "DONE pass=<n> fail=<m>" and sleep for ever. */
+void done(void) __attribute__((noreturn));
+
+#endif /* KERNEL_TEST_CHECK_H */
