@@ -14,8 +14,8 @@ from ..common.mv_abi import (
 from ..device.flash_layout import APP_PARTITION
 from ..device.nsc import CallContext
 from ..device.qspi import QSPI_BLOCK_SIZE, QspiFlash
-from .guards import in_interrupt, read_in, read_words, writable, write_word
-from .handles import HandleTable
+from .guards import in_interrupt, read_in, writable, write_word
+from .handles import HandleTable, close_handle
 
 if TYPE_CHECKING:
     from .microvisor import Microvisor
@@ -85,14 +85,7 @@ class ExternalFlash:
         pointer = ctx.arg(0)
         if in_interrupt(ctx):
             return MvStatus.UNAVAILABLE
-        handle = read_words(ctx, pointer, 1)
-        if handle is None or not writable(pointer, 4):
-            return MvStatus.PARAMETERFAULT
-        if handle[0] not in self.handles:
-            return MvStatus.INVALIDHANDLE
-        self.handles.pop(handle[0])
-        write_word(ctx, pointer, 0)
-        return MvStatus.OKAY
+        return close_handle(ctx, pointer, self.handles)
 
     def mvExternalFlashGetInfo(self, ctx: CallContext) -> int:
         handle, info = ctx.arg(0), ctx.arg(1)

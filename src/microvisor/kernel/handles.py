@@ -6,6 +6,10 @@ import secrets
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
+from ..common.mv_abi import MvStatus
+from ..device.nsc import CallContext
+from .guards import read_words, writable, write_word
+
 T = TypeVar("T")
 
 
@@ -39,3 +43,15 @@ class HandleTable(Generic[T]):
 
     def __contains__(self, handle: int) -> bool:
         return bool(handle) and handle in self._objects
+
+
+def close_handle(ctx: CallContext, pointer: int, handles: HandleTable) -> int:
+    """The close calls' common part: read the handle at pointer, forget it, zero it."""
+    handle = read_words(ctx, pointer, 1)
+    if handle is None or not writable(pointer, 4):
+        return MvStatus.PARAMETERFAULT
+    if handle[0] not in handles:
+        return MvStatus.INVALIDHANDLE
+    handles.pop(handle[0])
+    write_word(ctx, pointer, 0)
+    return MvStatus.OKAY

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..common.mv_abi import MvEventType, MvStatus, MvSystemNotificationSource
 from ..device.nsc import CallContext
 from .guards import in_interrupt, read_words, writable, write_word
-from .handles import HandleTable
+from .handles import HandleTable, close_handle
 
 if TYPE_CHECKING:
     from .microvisor import Microvisor
@@ -78,10 +78,4 @@ class SystemNotifications:
         pointer = ctx.arg(0)
         if in_interrupt(ctx):
             return MvStatus.UNAVAILABLE
-        handle = read_words(ctx, pointer, 1)
-        if handle is None or not writable(pointer, 4):
-            return MvStatus.PARAMETERFAULT
-        if self.subscriptions.pop(handle[0]) is None:
-            return MvStatus.INVALIDHANDLE
-        write_word(ctx, pointer, 0)
-        return MvStatus.OKAY
+        return close_handle(ctx, pointer, self.subscriptions)
