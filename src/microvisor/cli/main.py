@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import apps_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd, server_cmd
+from . import apps_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd, server_cmd, service_cmds
 
 app = typer.Typer(
     help="Microvisor: bundle applications, make platforms, kernels and virtual STM32U585 devices, run them.",
@@ -17,6 +17,13 @@ app.add_typer(platform_cmd.app, name="platform")
 app.add_typer(kernel_cmd.app, name="kernel")
 app.add_typer(apps_cmd.app, name="apps")
 app.add_typer(device_cmd.app, name="device")
+app.add_typer(service_cmds.devices, name="devices")
+app.add_typer(service_cmds.logs, name="logs")
+app.add_typer(service_cmds.configs, name="configs")
+app.add_typer(service_cmds.secrets, name="secrets")
+app.command("login")(service_cmds.login)
+for name in ("create", "list", "fetch", "delete"):
+    apps_cmd.app.command(name)(getattr(service_cmds, f"apps_{name}"))
 app.command("server")(server_cmd.server)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 
 SID_PATTERN = re.compile(r"^(AC|UV|KA)[0-9a-f]{32}$")
 
@@ -11,6 +12,13 @@ SID_PATTERN = re.compile(r"^(AC|UV|KA)[0-9a-f]{32}$")
 def device_sid(chip_uid: bytes) -> str:
     """The device SID derived from the chip's 96-bit unique ID: stable for the life of the chip."""
     return "UV" + hashlib.sha256(b"mv-device-sid\0" + chip_uid).hexdigest()[:32]
+
+
+def new_sid(prefix: str) -> str:
+    """A fresh random SID for an account (AC), an app (KA) or any other two-letter kind."""
+    if len(prefix) != 2 or not prefix.isalpha() or not prefix.isupper():
+        raise ValueError(f"a SID prefix is two capital letters, not {prefix!r}")
+    return prefix + secrets.token_hex(16)
 
 
 def is_sid(text: str, prefix: str | None = None) -> bool:

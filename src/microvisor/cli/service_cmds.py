@@ -1,0 +1,267 @@
+"""Commands that talk to the service: login, apps on the service, devices, logs, configs and secrets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from ..common.api_client import ApiClient, ApiError
+from .credentials import client, save_profile
+from .output import err, fail, out, print_json
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _call(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except ApiError as exc:
+        raise fail(str(exc), 1) from None
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    table = Table(box=None)
+    for title, _ in columns:
+        table.add_column(title, overflow="fold")
+    for row in rows:
+        table.add_row(*[_cell(row, key) for _, key in columns])
+    out.print(table)
+
+
+def _cell(row: dict, key: str) -> str:
+    value: object = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "-" if value in (None, "") else str(value)
+
+
+# --- login ----------------------------------------------------------------------------------------
+def login(
+    url: str = typer.Option(..., "--url", prompt=True, help="The service, e.g. http://127.0.0.1:8080"),
+    account_sid: str = typer.Option(..., "--account-sid", prompt=True),
+    auth_token: str = typer.Option(..., "--auth-token", prompt=True, hide_input=True),
+) -> None:
+    """Check the credentials against the service and save them as your profile (owner-only file)."""
+    with ApiClient(url, account_sid, auth_token) as api:
+        _call(api.get, "/v1/Devices", PageSize=1)
+    saved = save_profile(url, account_sid, auth_token)
+    out.print(f"logged in to {url} as {account_sid}; profile saved in {saved}")
+
+
+# --- apps on the service --------------------------------------------------------------------------
+APP_COLUMNS = [("sid", "sid"), ("unique name", "unique_name"), ("hash", "hash"), ("created", "date_created")]
+
+
+def apps_create(
+    bundle: Path = typer.Argument(..., metavar="BUNDLE.zip", help="A bundle made by `apps bundle`."),
+    unique_name: str | None = typer.Option(None, "--unique-name"),
+    bundle_out: Path | None = typer.Option(None, "--bundle-out", metavar="SIGNED.zip",
+                                           help="Also save the bundle as the service co-signed it."),
+    as_json: bool = JSON,
+) -> None:
+    """Upload a bundle: the service verifies it, co-signs its manifest and keeps its layers."""
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {bundle}: {exc.strerror or exc}") from None
+    with client() as api:
+        with Progress(TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      console=err, transient=True, disable=as_json) as progress:
+            task = progress.add_task("upload", total=len(data))
+            app = _call(api.upload, "/v1/Apps", "File", bundle.name, data,
+                        {"UniqueName": unique_name} if unique_name else {},
+                        lambda n: progress.advance(task, n))
+        if bundle_out is not None:
+            signed = _call(api.request, "GET", f"/v1/Apps/{app['sid']}/Bundle").content
+            bundle_out.write_bytes(signed)
+    if as_json:
+        print_json(app)
+    else:
+        out.print(f"app {app['sid']} created (hash {app['hash']})"
+                  + (f"; co-signed bundle saved in {bundle_out}" if bundle_out else ""))
+
+
+def apps_list(as_json: bool = JSON) -> None:
+    """List the account's apps."""
+    with client() as api:
+        rows = list(_call(lambda: list(api.pages("/v1/Apps", "apps"))))
+    print_json(rows) if as_json else _table(rows, APP_COLUMNS)
+
+
+def apps_fetch(app: str = typer.Argument(..., metavar="APP", help="App SID or unique name."),
+               as_json: bool = JSON) -> None:
+    """Show one app and its manifest."""
+    with client() as api:
+        row = _call(api.get, f"/v1/Apps/{app}")
+        manifest = _call(api.get, f"/v1/Apps/{app}/Manifest")
+    if as_json:
+        print_json({**row, "manifest": manifest})
+    else:
+        _table([row], APP_COLUMNS)
+
+
+def apps_delete(app: str = typer.Argument(..., metavar="APP")) -> None:
+    """Delete an app (refused while a device targets it)."""
+    with client() as api:
+        _call(api.delete, f"/v1/Apps/{app}")
+    out.print(f"app {app} deleted")
+
+
+# --- devices --------------------------------------------------------------------------------------
+devices = typer.Typer(help="Devices registered with the service.", no_args_is_help=True)
+DEVICE_COLUMNS = [("sid", "sid"), ("unique name", "unique_name"), ("target app", "app.target_sid"),
+                  ("reported app", "app.reported_sid"), ("update", "app.update_status")]
+
+
+@devices.command("list")
+def devices_list(as_json: bool = JSON) -> None:
+    """List the account's devices."""
+    with client() as api:
+        rows = _call(lambda: list(api.pages("/v1/Devices", "devices")))
+    print_json(rows) if as_json else _table(rows, DEVICE_COLUMNS)
+
+
+@devices.command("fetch")
+def devices_fetch(device: str = typer.Argument(..., metavar="DEVICE"), as_json: bool = JSON) -> None:
+    """Show one device."""
+    with client() as api:
+        row = _call(api.get, f"/v1/Devices/{device}")
+    print_json(row) if as_json else _table([row], DEVICE_COLUMNS)
+
+
+@devices.command("update")
+def devices_update(
+    device: list[str] = typer.Argument(..., metavar="DEVICE…"),
+    target_app: str | None = typer.Option(None, "--target-app", metavar="APP",
+                                          help="App SID or unique name."),
+    unique_name: str | None = typer.Option(None, "--unique-name"),
+    restart_app: bool = typer.Option(False, "--restart-app", help="Restart the device's application."),
+    restart_device: bool = typer.Option(False, "--restart-device", help="Restart the whole device."),
+    logging: bool | None = typer.Option(None, "--logging/--no-logging", help="Enable or disable logging."),
+    wait: bool = typer.Option(False, "--wait", help="With --target-app: wait, with a progress bar, until "
+                                                    "every device is up-to-date or failed."),
+    wait_timeout: float = typer.Option(600, "--wait-timeout", metavar="S"),
+    as_json: bool = JSON,
+) -> None:
+    """Change devices: target an app, rename, toggle logging, restart the app or the device."""
+    form = {"TargetApp": target_app, "UniqueName": unique_name, "LoggingEnabled": logging,
+            "RestartApp": restart_app or None, "RestartDevice": restart_device or None}
+    if all(value is None for value in form.values()):
+        raise fail("nothing to change: give --target-app, --unique-name, --logging, --restart-app "
+                   "or --restart-device.")
+    if wait and target_app is None:
+        raise fail("--wait follows an update: give --target-app too.")
+    if len(device) > 1 and unique_name is not None:
+        raise fail("--unique-name names one device, not several.")
+    with client() as api:
+        rows = [_call(api.post, f"/v1/Devices/{sid}", form) for sid in device]
+        if wait:
+            rows = _wait_for_update(api, [row["sid"] for row in rows], wait_timeout, quiet=as_json)
+    if as_json:
+        print_json(rows)
+    else:
+        _table(rows, DEVICE_COLUMNS)
+    if any(_update_status(row) == "error" for row in rows):
+        raise typer.Exit(1)
+
+
+def _update_status(row: dict) -> str | None:
+    return (row.get("app") or {}).get("update_status")
+
+
+def _wait_for_update(api: ApiClient, sids: list[str], timeout: float, quiet: bool) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    rows: dict[str, dict] = {}
+    with Progress(TextColumn("updating"), BarColumn(), TextColumn("{task.completed}/{task.total} devices"),
+                  console=err, transient=True, disable=quiet) as progress:
+        task = progress.add_task("update", total=len(sids))
+        while True:
+            for sid in sids:
+                rows[sid] = _call(api.get, f"/v1/Devices/{sid}")
+            done = [s for s in sids if _update_status(rows[s]) in ("up-to-date", "error")]
+            progress.update(task, completed=len(done))
+            if len(done) == len(sids):
+                return [rows[s] for s in sids]
+            if time.monotonic() > deadline:
+                raise fail(f"{len(sids) - len(done)} device(s) still pending after {timeout:g} s.", 1)
+            time.sleep(0.5)
+
+
+# --- logs -----------------------------------------------------------------------------------------
+logs = typer.Typer(help="Device logs.", no_args_is_help=True)
+
+
+@logs.command("stream")
+def logs_stream(
+    device: str = typer.Argument(..., metavar="DEVICE"),
+    after: int | None = typer.Option(None, "--after", metavar="SEQ", help="Start after this sequence "
+                                                                          "(default: only new lines)."),
+    as_json: bool = JSON,
+) -> None:
+    """Follow a device's log lines as they arrive (Ctrl-C to stop)."""
+    params = {} if after is None else {"After": after}
+    with client() as api:
+        try:
+            for name, data in api.events(f"/v1/Devices/{device}/Logs/Stream", **params):
+                if name != "log":
+                    continue
+                if as_json:
+                    print_json(data)
+                else:
+                    out.print(f"{data.get('date_created', '')} {data.get('text', '')}", markup=False)
+        except KeyboardInterrupt:
+            return
+        except ApiError as exc:
+            raise fail(str(exc), 1) from None
+
+
+# --- configs and secrets --------------------------------------------------------------------------
+def _variables(kind: str) -> typer.Typer:
+    """`configs` or `secrets`: set, list, delete, for the account or (with --device) one device."""
+    group = typer.Typer(help=f"{kind.capitalize()} of the account, or of one device with --device.",
+                        no_args_is_help=True)
+    resource = kind.capitalize()
+    key_name = kind  # the list envelope's key: configs / secrets
+
+    def base(device: str | None) -> str:
+        return f"/v1/Devices/{device}/{resource}" if device else f"/v1/{resource}"
+
+    device_option = typer.Option(None, "--device", metavar="DEVICE", help="A device instead of the account.")
+
+    @group.command("set")
+    def set_(key: str, value: str, device: str | None = device_option, as_json: bool = JSON) -> None:
+        """Create KEY, or change its value."""
+        with client() as api:
+            try:
+                row = api.post(f"{base(device)}/{key}", {"Value": value})
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise fail(str(exc), 1) from None
+                row = _call(api.post, base(device), {"Key": key, "Value": value})
+        print_json(row) if as_json else out.print(f"{kind[:-1]} {key} set")
+
+    @group.command("list")
+    def list_(device: str | None = device_option, as_json: bool = JSON) -> None:
+        """List the keys (secret values are never shown)."""
+        with client() as api:
+            rows = _call(lambda: list(api.pages(base(device), key_name)))
+        columns = ([("key", "key"), ("value", "value"), ("updated", "date_updated")] if kind == "configs"
+                   else [("key", "key"), ("rotated", "date_rotated")])
+        print_json(rows) if as_json else _table(rows, columns)
+
+    @group.command("delete")
+    def delete(key: str, device: str | None = device_option) -> None:
+        """Delete KEY."""
+        with client() as api:
+            _call(api.delete, f"{base(device)}/{key}")
+        out.print(f"{kind[:-1]} {key} deleted")
+
+    return group
+
+
+configs = _variables("configs")
+secrets = _variables("secrets")

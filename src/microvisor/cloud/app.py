@@ -1,0 +1,33 @@
+"""The FastAPI application of the service: its routes, the JSON error envelope, the generated OpenAPI."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from . import errors
+from .routes import apps, configs, device_activity, devices, secrets
+from .service import Service
+
+DESCRIPTION = (
+    "The Microvisor v1 REST API (Devices, Apps, Configs, Secrets; HTTP Basic with the account SID and "
+    "auth token; the v1 paging envelope), plus this service's own resources in the same style: device "
+    "registration, app upload and download, device logs (also live, as server-sent events) and events."
+)
+
+
+def _version() -> str:
+    try:
+        return version("microvisor")
+    except PackageNotFoundError:
+        return "0"
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="Microvisor", version=_version(), description=DESCRIPTION)
+    app.state.service = service
+    errors.install(app)
+    for module in (configs, secrets, apps, devices, device_activity):
+        app.include_router(module.router)
+    return app

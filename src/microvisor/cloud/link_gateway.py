@@ -1,0 +1,97 @@
+"""The seam the link workers use: one call per thing a device tells the service or must be told.
+
+Each call runs in its own transaction and takes the device SID from the device's certificate (CN).
+Log lines wake this process's live log streams at once; other server processes see them by polling.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from .database import Database
+from .log_stream import LogWakeups
+from .store import activity, device_state, layers
+from .store.devices import logging_active
+
+
+@dataclass(frozen=True)
+class PendingCommand:
+    id: int
+    kind: str  # "restart-app" or "restart-device"
+    date_created: datetime.datetime
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What a device should have: its target app (None: none targeted) and whether logging is on."""
+
+    app_sid: str | None
+    manifest_hash: str | None
+    manifest: bytes | None  # OpaqueManifest co-signed by the platform
+    layer_hashes: tuple[str, ...]
+    logging_enabled: bool
+
+
+class LinkGateway:
+    def __init__(self, database: Database, wakeups: LogWakeups):
+        self.database = database
+        self.wakeups = wakeups
+
+    def device_connected(self, device_sid: str, **details: Any) -> None:
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            device_state.set_connected(session, device, True, details)
+
+    def device_disconnected(self, device_sid: str, **details: Any) -> None:
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            device_state.set_connected(session, device, False, details)
+
+    def log(self, device_sid: str, text: str, when: datetime.datetime | None = None) -> int:
+        """Store one app log line; returns its sequence number."""
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            sequence, device_id = activity.record_log(session, device, text, when).id, device.id
+        self.wakeups.notify(device_id)
+        return sequence
+
+    def app_reported(self, device_sid: str, manifest_hash: str | None) -> None:
+        """The device runs the app with this manifest hash (hex SHA-256 of the body), or none."""
+        with self.database.transaction() as session:
+            device_state.record_reported_app(session, device_state.device_by_sid(session, device_sid),
+                                             manifest_hash)
+
+    def update_failed(self, device_sid: str, error_code: int, message: str = "") -> None:
+        with self.database.transaction() as session:
+            device_state.record_update_error(session, device_state.device_by_sid(session, device_sid),
+                                             error_code, message)
+
+    def crashed(self, device_sid: str, details: dict[str, Any]) -> None:
+        with self.database.transaction() as session:
+            device_state.record_crash(session, device_state.device_by_sid(session, device_sid), details)
+
+    def pending_commands(self, device_sid: str) -> list[PendingCommand]:
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            return [PendingCommand(c.id, c.kind, c.date_created)
+                    for c in device_state.pending_commands(session, device)]
+
+    def command_delivered(self, device_sid: str, command_id: int) -> None:
+        with self.database.transaction() as session:
+            device_state.mark_delivered(session, device_state.device_by_sid(session, device_sid), command_id)
+
+    def desired_state(self, device_sid: str) -> DesiredState:
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            app = device_state.desired_app(device)
+            if app is None:
+                return DesiredState(None, None, None, (), logging_active(device))
+            return DesiredState(app.sid, app.manifest_hash, app.manifest,
+                                tuple(layer.layer_hash for layer in app.layers), logging_active(device))
+
+    def layer(self, digest: str) -> bytes | None:
+        """A stored layer's bytes by hex SHA-256 (what a device fetches for an update)."""
+        with self.database.transaction() as session:
+            return layers.layer_bytes(session, digest)

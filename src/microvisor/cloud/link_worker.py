@@ -1,0 +1,275 @@
+"""A link worker: the service's MQTT 5 client, sharing device traffic with other workers, feeding the gateway.
+
+Messages are handled one at a time on the worker's own thread (so one device's log lines are stored
+in the order they came); every `poll_s` the worker also looks whether a device it talks to has a new
+desired state or pending commands (changed through the REST API, possibly by another process).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import queue
+import ssl
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ..common import crash_report
+from ..common import link as wire
+from .broker import ClientFiles
+from .errors import NotFound
+from .link_gateway import LinkGateway
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+LAYER_CACHE = 16  # layers kept in memory for chunk requests
+_STOP = object()
+
+
+@dataclass
+class _Peer:
+    """What this worker remembers of a device it talks to."""
+
+    boot: str = ""
+    last_log: int = -1  # sequence number of the last stored line of this boot
+    desired: bytes = b""  # the last desired-state message sent
+    commands: set[int] = field(default_factory=set)  # commands sent, not yet acknowledged
+
+
+class LinkWorker:
+    def __init__(self, gateway: LinkGateway, host: str, port: int, client: ClientFiles,
+                 group: str = wire.SHARE_GROUP, poll_s: float = POLL_S, chunk_size: int = wire.CHUNK_SIZE):
+        self.gateway = gateway
+        self.host, self.port = host, port
+        self.group = group
+        self.poll_s = poll_s
+        self.chunk_size = chunk_size
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._peers: dict[str, _Peer] = {}
+        self._layers: OrderedDict[str, tuple[bytes, list[str]]] = OrderedDict()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(client.ca))
+        context.load_cert_chain(str(client.certificate), str(client.key))
+        self._mqtt = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{wire.SERVICE_IDENTITY}-{uuid.uuid4().hex[:12]}",
+                                 protocol=mqtt.MQTTv5)
+        self._mqtt.tls_set_context(context)
+        self._mqtt.reconnect_delay_set(1, 10)
+        self._mqtt.on_connect = self._on_connect
+        self._mqtt.on_disconnect = self._on_disconnect
+        self._mqtt.on_message = self._on_message
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="link-worker", daemon=True)
+        self._thread.start()
+        self._mqtt.connect_async(self.host, self.port, keepalive=30)
+        self._mqtt.loop_start()
+
+    def stop(self) -> None:
+        self._mqtt.disconnect()
+        self._mqtt.loop_stop()
+        if self._thread is not None:
+            self._inbox.put(_STOP)
+            self._thread.join(timeout=10)
+        log.info("link worker stopped")
+
+    # --- paho callbacks (its network thread) --------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            log.warning("the broker refused the link worker: %s", reason)
+            return
+        client.subscribe(wire.service_filter(self.group), qos=1)
+        self.connected.set()
+        log.info("link worker connected to %s:%d", self.host, self.port)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        self.connected.clear()
+        log.info("link worker disconnected (%s)", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put((message.topic, bytes(message.payload)))
+
+    # --- the worker thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get(timeout=self.poll_s)
+            except queue.Empty:
+                self._poll()
+                continue
+            if item is _STOP:
+                return
+            topic, payload = item
+            try:
+                self._handle(topic, payload)
+            except wire.LinkMessageError as exc:
+                log.warning("link message on %s dropped: %s", topic, exc)
+            except NotFound as exc:
+                log.warning("link message on %s dropped: %s", topic, exc)
+            except Exception:  # a worker must outlive any one bad message
+                log.exception("link message on %s failed", topic)
+
+    def _handle(self, topic: str, payload: bytes) -> None:
+        where = wire.parse_topic(topic)
+        if where.direction != "up":
+            return
+        sid, kind = where.device_sid, where.kind
+        message = wire.decode(payload)
+        handler = {wire.HELLO: self._hello, wire.LOGS: self._logs, wire.CRASH: self._crash,
+                   wire.UPDATE: self._update, wire.FETCH: self._fetch, wire.ACK_UP: self._ack,
+                   wire.STATUS: self._status}.get(kind)
+        if handler is None:
+            raise wire.LinkMessageError(f"unknown message kind {kind!r}")
+        handler(sid, message)
+
+    def _hello(self, sid: str, message: dict[str, Any]) -> None:
+        kernel = message.get("kernel") or {}
+        self.gateway.device_connected(sid, boot=message.get("boot"), kernel=kernel.get("version_string"),
+                                      wake_reason=message.get("wake_reason"),
+                                      no_application=message.get("no_application"))
+        app = message.get("app")
+        self.gateway.app_reported(sid, app if isinstance(app, str) and app else None)
+        peer = self._peers.setdefault(sid, _Peer())
+        if peer.boot != message.get("boot"):
+            peer.boot, peer.last_log = str(message.get("boot")), -1
+        peer.desired, peer.commands = b"", set()  # a new connection: tell everything again
+        self._send_time(sid)
+        self._sync(sid, peer)
+        log.info("device %s connected (app %s)", sid, (app or "none")[:12])
+
+    def _status(self, sid: str, message: dict[str, Any]) -> None:
+        if message.get("online") is False:
+            self.gateway.device_disconnected(sid)
+            self._peers.pop(sid, None)
+            log.info("device %s disconnected", sid)
+
+    def _logs(self, sid: str, message: dict[str, Any]) -> None:
+        boot, first = str(message.get("boot")), int(message.get("first", 0))
+        lines = [str(line) for line in message.get("lines") or []]
+        peer = self._peers.setdefault(sid, _Peer(boot=boot))
+        if peer.boot != boot:
+            peer.boot, peer.last_log = boot, -1
+        dropped = int(message.get("dropped") or 0)
+        if dropped and first > peer.last_log:
+            self.gateway.log(sid, f"[microvisor: {dropped} log line(s) dropped: the device's buffer was full]")
+        for offset, text in enumerate(lines):
+            if first + offset > peer.last_log:
+                self.gateway.log(sid, text)
+                peer.last_log = first + offset
+        self._publish(wire.down(sid, wire.ACK_DOWN), {"logs": {"boot": boot, "upto": first + len(lines) - 1}})
+
+    def _crash(self, sid: str, message: dict[str, Any]) -> None:
+        blob = base64.b64decode(str(message.get("report", "")))
+        if crash_report.is_sealed(blob):
+            details: dict[str, Any] = {"sealed": True, "report": base64.b64encode(blob).decode()}
+        else:
+            try:
+                details = crash_report.decode(blob)
+            except crash_report.CrashReportError as exc:
+                details = {"unreadable": str(exc), "report": base64.b64encode(blob).decode()}
+        self.gateway.crashed(sid, details)
+        self._publish(wire.down(sid, wire.ACK_DOWN), {"crash": message.get("id")})
+
+    def _update(self, sid: str, message: dict[str, Any]) -> None:
+        state = message.get("state")
+        log.info("device %s update %s: %s (%s/%s chunks)", sid, str(message.get("manifest_hash"))[:12], state,
+                 message.get("done"), message.get("total"))
+        if state == "failed":
+            self.gateway.update_failed(sid, int(message.get("error_code") or 0), str(message.get("message", "")))
+
+    def _fetch(self, sid: str, message: dict[str, Any]) -> None:
+        digest = str(message.get("layer", ""))
+        found = self._layer(digest)
+        if found is None:
+            raise wire.LinkMessageError(f"device {sid} asked for layer {digest[:16]}, which is not stored")
+        data, hashes = found
+        wanted = [int(i) for i in message.get("chunks") or [] if 0 <= int(i) < len(hashes)]
+        for index in wanted:
+            self._mqtt.publish(wire.chunk_topic(sid, digest, index),
+                               data[index * self.chunk_size : (index + 1) * self.chunk_size], qos=1)
+        log.info("sent layer %s chunks %s to %s", digest[:12], _ranges(wanted), sid)
+
+    def _ack(self, sid: str, message: dict[str, Any]) -> None:
+        command = message.get("command")
+        if command is not None:
+            self.gateway.command_delivered(sid, int(command))
+            peer = self._peers.get(sid)
+            if peer is not None:
+                peer.commands.discard(int(command))
+
+    # --- what devices must be told ------------------------------------------------------------
+    def _poll(self) -> None:
+        for sid, peer in list(self._peers.items()):
+            try:
+                self._sync(sid, peer)
+            except NotFound:
+                self._peers.pop(sid, None)
+            except Exception:
+                log.exception("cannot bring device %s up to date", sid)
+
+    def _sync(self, sid: str, peer: _Peer) -> None:
+        desired = wire.encode(self._desired_message(sid))
+        if desired != peer.desired:
+            self._mqtt.publish(wire.down(sid, wire.DESIRED), desired, qos=1)
+            peer.desired = desired
+        for command in self.gateway.pending_commands(sid):
+            if command.id not in peer.commands:
+                self._publish(wire.down(sid, wire.COMMAND), {"id": command.id, "kind": command.kind})
+                peer.commands.add(command.id)
+
+    def _desired_message(self, sid: str) -> dict[str, Any]:
+        state = self.gateway.desired_state(sid)
+        app = None
+        if state.app_sid is not None and state.manifest is not None:
+            layers = []
+            for digest in state.layer_hashes:
+                found = self._layer(digest)
+                if found is None:
+                    log.warning("app %s lacks its layer %s", state.app_sid, digest[:12])
+                    continue
+                layers.append({"hash": digest, "size": len(found[0]), "chunk_size": self.chunk_size,
+                               "chunks": found[1]})
+            app = {"sid": state.app_sid, "manifest_hash": state.manifest_hash,
+                   "manifest": base64.b64encode(state.manifest).decode(), "layers": layers}
+        return {"logging": state.logging_enabled, "app": app}
+
+    def _layer(self, digest: str) -> tuple[bytes, list[str]] | None:
+        if digest in self._layers:
+            self._layers.move_to_end(digest)
+            return self._layers[digest]
+        data = self.gateway.layer(digest)
+        if data is None:
+            return None
+        self._layers[digest] = (data, wire.chunk_hashes(data, self.chunk_size))
+        while len(self._layers) > LAYER_CACHE:
+            self._layers.popitem(last=False)
+        return self._layers[digest]
+
+    def _send_time(self, sid: str) -> None:
+        self._publish(wire.down(sid, wire.TIME), {"unix_us": time.time_ns() // 1000})
+
+    def _publish(self, topic: str, message: dict[str, Any]) -> None:
+        self._mqtt.publish(topic, wire.encode(message), qos=1)
+
+
+def _ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 5] as "0-2,5"."""
+    parts: list[str] = []
+    for index in sorted(indices):
+        if parts and "-" in parts[-1] and int(parts[-1].split("-")[1]) == index - 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{index}"
+        elif parts and "-" not in parts[-1] and int(parts[-1]) == index - 1:
+            parts[-1] = f"{parts[-1]}-{index}"
+        else:
+            parts.append(str(index))
+    return ",".join(parts) or "none"

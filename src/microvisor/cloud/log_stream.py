@@ -1,0 +1,77 @@
+"""Live log streams as server-sent events: woken by this process, polling for what other processes store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.5  # seconds: how soon a line stored by another server process shows
+KEEPALIVE_INTERVAL = 15.0  # seconds between comment lines that keep idle connections open
+
+
+class LogWakeups:
+    """Wakes the live streams of a device when a log line for it is stored in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+
+    @contextmanager
+    def watch(self, device_id: int) -> Iterator[asyncio.Event]:
+        """An event set whenever notify(device_id) is called, from any thread; call inside the loop."""
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiting[device_id].add(entry)
+        try:
+            yield entry[1]
+        finally:
+            with self._lock:
+                self._waiting[device_id].discard(entry)
+                if not self._waiting[device_id]:
+                    del self._waiting[device_id]
+
+    def notify(self, device_id: int) -> None:
+        with self._lock:
+            entries = list(self._waiting.get(device_id, ()))
+        for loop, event in entries:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that stream's loop has closed
+                log.debug("a log stream's event loop closed before its wake-up")
+
+
+def sse_message(event: str, data: dict, event_id: int | None = None) -> str:
+    lines = [] if event_id is None else [f"id: {event_id}"]
+    lines += [f"event: {event}", f"data: {json.dumps(data, separators=(',', ':'))}"]
+    return "\n".join(lines) + "\n\n"
+
+
+async def follow(fetch_after: Callable[[int], Awaitable[list[dict]]], after: int, wake: asyncio.Event,
+                 is_disconnected: Callable[[], Awaitable[bool]], *, poll_interval: float = POLL_INTERVAL,
+                 keepalive_interval: float = KEEPALIVE_INTERVAL) -> AsyncIterator[str]:
+    """SSE text for every log line with a sequence above after, as they are stored, until the client goes."""
+    yield ": streaming logs\n\n"
+    idle = 0.0
+    while not await is_disconnected():
+        wake.clear()
+        lines = await fetch_after(after)
+        for line in lines:
+            after = line["sequence"]
+            yield sse_message("log", line, after)
+        if lines:
+            idle = 0.0
+            continue
+        try:
+            await asyncio.wait_for(wake.wait(), poll_interval)
+        except TimeoutError:
+            idle += poll_interval
+        if idle >= keepalive_interval:
+            idle = 0.0
+            yield ": keep-alive\n\n"

@@ -1,0 +1,188 @@
+"""The store's tables (SQLAlchemy 2): accounts, apps and their layers, devices and what they report."""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SID_LENGTH = 34
+HASH_LENGTH = 64  # SHA-256, hex
+KEY_LENGTH = 100  # config and secret keys
+UNIQUE_NAME_LENGTH = 200
+
+# 64-bit ids on PostgreSQL; SQLite only auto-increments an INTEGER primary key.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC (the same on SQLite and PostgreSQL) and read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime.datetime | None, dialect) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store keeps aware timestamps only")
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime.datetime | None, dialect) -> datetime.datetime | None:
+        return None if value is None else value.replace(tzinfo=datetime.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    auth_token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    friendly_name: Mapped[str] = mapped_column(String(UNIQUE_NAME_LENGTH), default="")
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class Layer(Base):
+    """An app layer, stored once by its SHA-256 whichever apps use it."""
+
+    __tablename__ = "layers"
+
+    hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class App(Base):
+    __tablename__ = "apps"
+    __table_args__ = (UniqueConstraint("account_id", "unique_name"),
+                      UniqueConstraint("account_id", "manifest_hash"))
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    unique_name: Mapped[str | None] = mapped_column(String(UNIQUE_NAME_LENGTH))
+    manifest_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)  # OpaqueManifest, co-signed by the platform
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    date_updated: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+    layers: Mapped[list[AppLayer]] = relationship(order_by="AppLayer.position", cascade="all, delete-orphan",
+                                                  passive_deletes=True)
+
+
+class AppLayer(Base):
+    __tablename__ = "app_layers"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer_hash: Mapped[str] = mapped_column(ForeignKey("layers.hash"), index=True)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("account_id", "unique_name"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    unique_name: Mapped[str | None] = mapped_column(String(UNIQUE_NAME_LENGTH))
+    chip_uid: Mapped[str] = mapped_column(String(24))
+    certificate: Mapped[str] = mapped_column(Text)
+    target_app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="SET NULL"), index=True)
+    date_targeted: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    update_status: Mapped[str] = mapped_column(String(16))
+    update_error_code: Mapped[int] = mapped_column(Integer, default=0)
+    reported_hash: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    date_reported: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    logging_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    logging_expires: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    date_connection_changed: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    date_updated: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+    account: Mapped[Account] = relationship()
+    target_app: Mapped[App | None] = relationship()
+
+
+class DeviceCommand(Base):
+    """Something the service must tell a device (restart the app, restart the device) until delivered."""
+
+    __tablename__ = "device_commands"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    date_delivered: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+
+
+class Config(Base):
+    """A config value; scope is "" for the account's own, else the device SID."""
+
+    __tablename__ = "configs"
+    __table_args__ = (UniqueConstraint("account_id", "scope", "key"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(SID_LENGTH))
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    value: Mapped[str] = mapped_column(Text)
+    date_updated: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class Secret(Base):
+    """A secret value, encrypted at rest; scope as for Config. The API never returns the value."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("account_id", "scope", "key"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(SID_LENGTH))
+    key: Mapped[str] = mapped_column(String(KEY_LENGTH))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    date_rotated: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class DeviceLog(Base):
+    __tablename__ = "device_logs"
+    __table_args__ = (Index("ix_device_logs_device_id_id", "device_id", "id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class DeviceEvent(Base):
+    """Something that happened to a device: registered, connected, disconnected, updated, crashed …"""
+
+    __tablename__ = "device_events"
+    __table_args__ = (Index("ix_device_events_device_id_id", "device_id", "id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON object

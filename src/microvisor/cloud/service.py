@@ -1,0 +1,98 @@
+"""The running service's parts (database, platform, secrets, link seam) and how a data folder sets them up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..common import kernel_image
+from ..common.platform import Platform, PlatformError
+from .data_dir import Credentials, DataDir, DataDirError
+from .database import Database, DatabaseError, sqlite_url
+from .link_gateway import LinkGateway
+from .log_stream import LogWakeups
+from .secret_box import SecretBox, SecretBoxError
+from .store.accounts import AccountMismatch, create_account, ensure_account
+
+log = logging.getLogger(__name__)
+
+FIRST_ACCOUNT_NAME = "Developer account"
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says why in one sentence."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    data_dir: Path
+    database_url: str | None = None  # default: SQLite in the data folder
+    broker_url: str | None = None  # an external MQTT broker, for the link (not used by the REST API)
+
+
+class Service:
+    def __init__(self, settings: ServerSettings, database: Database, platform: Platform, secrets: SecretBox):
+        self.settings = settings
+        self.database = database
+        self.platform = platform
+        self.secrets = secrets
+        self.wakeups = LogWakeups()
+        self.link = LinkGateway(database, self.wakeups)
+        self._kernel_lock = threading.Lock()
+        self._kernel: bytes | None = None
+
+    def kernel_bundle(self) -> bytes:
+        """The platform's signed kernel bundle (ZIP) that registered devices install; built once."""
+        with self._kernel_lock:
+            if self._kernel is None:
+                self._kernel = kernel_image.build(self.platform).to_bytes()
+                log.info("built the platform's kernel bundle (%d bytes)", len(self._kernel))
+            return self._kernel
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+@dataclass(frozen=True)
+class Startup:
+    service: Service
+    credentials: Credentials
+    new_account: bool  # True on the first start: the credentials were just made
+
+
+def start_service(settings: ServerSettings) -> Startup:
+    """Open (or on first start make) the data folder, platform and database; migrate; ensure the account."""
+    folder = DataDir(settings.data_dir)
+    try:
+        folder.prepare()
+        platform = Platform(folder.platform) if folder.platform.exists() else Platform.init(folder.platform)
+        secrets = SecretBox.open(folder.secrets_key)
+        saved = folder.read_credentials()
+    except (DataDirError, PlatformError, SecretBoxError) as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        database = Database(settings.database_url or sqlite_url(folder.database))
+        database.migrate()
+    except DatabaseError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        credentials, new_account = _account(database, folder, saved)
+    except (SQLAlchemyError, AccountMismatch, DataDirError) as exc:
+        database.dispose()
+        raise StartupError(f"cannot set up the account: {exc}") from None
+    return Startup(Service(settings, database, platform, secrets), credentials, new_account)
+
+
+def _account(database: Database, folder: DataDir, saved: Credentials | None) -> tuple[Credentials, bool]:
+    with database.transaction() as session:
+        if saved is not None:
+            ensure_account(session, saved.account_sid, saved.auth_token, FIRST_ACCOUNT_NAME)
+            return saved, False
+        account, token = create_account(session, FIRST_ACCOUNT_NAME)
+        credentials = Credentials(account.sid, token)
+        folder.write_credentials(credentials)  # inside the transaction: no account without its file
+    return credentials, True

@@ -1,0 +1,67 @@
+"""The store functions the link workers call: connections, logs, reported apps, errors, crashes, commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from microvisor.cloud.errors import NotFound
+from microvisor.cloud.resources import parse_api_hash
+
+from .conftest import app_bundle
+
+
+def test_connections_and_logs(api, service):
+    sid = api.register()["sid"]
+    service.link.device_connected(sid, address="10.0.0.7")
+    assert api.get(f"/v1/Devices/{sid}").json()["connection"]["connected"] is True
+    sequences = [service.link.log(sid, f"line {n}") for n in range(3)]
+    assert sequences == sorted(sequences)
+    service.link.device_disconnected(sid, reason="keep-alive timeout")
+    device = api.get(f"/v1/Devices/{sid}").json()
+    assert device["connection"]["connected"] is False and device["connection"]["date_changed"]
+
+    logs = api.get(f"/v1/Devices/{sid}/Logs").json()
+    assert [line["text"] for line in logs["logs"]] == ["line 0", "line 1", "line 2"]
+    assert [line["sequence"] for line in logs["logs"]] == sequences
+    assert logs["meta"]["key"] == "logs"
+    events = api.get(f"/v1/Devices/{sid}/Events").json()["events"]
+    assert [(e["type"], e["details"]) for e in events[1:]] == [
+        ("connected", {"address": "10.0.0.7"}), ("disconnected", {"reason": "keep-alive timeout"})]
+
+
+def test_reported_app_completes_the_update(api, service):
+    app = api.upload(app_bundle()).json()
+    sid = api.register()["sid"]
+    api.post(f"/v1/Devices/{sid}", data={"TargetApp": app["sid"]})
+    state = service.link.desired_state(sid)
+    assert state.app_sid == app["sid"] and state.manifest_hash == parse_api_hash(app["hash"])
+    assert len(state.layer_hashes) == 1 and service.link.layer(state.layer_hashes[0])
+
+    service.link.app_reported(sid, "ab" * 32)  # still the old app
+    assert api.get(f"/v1/Devices/{sid}").json()["app"]["update_status"] == "pending"
+    service.link.app_reported(sid, state.manifest_hash)
+    device_app = api.get(f"/v1/Devices/{sid}").json()["app"]
+    assert device_app["update_status"] == "up-to-date"
+    assert device_app["reported_sid"] == app["sid"] and device_app["date_reported"]
+    types = [e["type"] for e in api.get(f"/v1/Devices/{sid}/Events").json()["events"]]
+    assert types[-3:] == ["app-targeted", "app-reported", "update-complete"]
+
+
+def test_update_errors_crashes_and_commands(api, service):
+    app = api.upload(app_bundle()).json()
+    sid = api.register()["sid"]
+    api.post(f"/v1/Devices/{sid}", data={"TargetApp": app["sid"], "RestartApp": "true"})
+    service.link.update_failed(sid, 21, "layer hash mismatch")
+    device_app = api.get(f"/v1/Devices/{sid}").json()["app"]
+    assert device_app["update_status"] == "error" and device_app["update_error_code"] == 21
+    service.link.crashed(sid, {"fault": "HardFault", "pc": 0x08000412})
+    events = api.get(f"/v1/Devices/{sid}/Events").json()["events"]
+    assert events[-2]["details"]["message"] == "layer hash mismatch"
+    assert events[-1]["type"] == "crash" and events[-1]["details"]["pc"] == 0x08000412
+
+    [command] = service.link.pending_commands(sid)
+    assert command.kind == "restart-app"
+    service.link.command_delivered(sid, command.id)
+    assert service.link.pending_commands(sid) == []
+    with pytest.raises(NotFound):
+        service.link.log("UV" + "0" * 32, "who?")
