@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
+import queue
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,11 +36,17 @@ def running_server(data: Path, *extra: str) -> Iterator[tuple[str, str]]:
     """Start the server on a free port; yields (base URL, everything it printed before listening)."""
     command = [str(CLI), "server", "--data", str(data), "--port", "0", "--log-level", "warning", *extra]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    # A thread reads stdout: select() on a buffered pipe would miss lines already read into the buffer.
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put("")],
+                     daemon=True).start()
     printed, url, deadline = "", None, time.monotonic() + START_TIMEOUT
     try:
         while url is None:
-            ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            line = process.stdout.readline() if ready else ""
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = ""
             if not line:
                 process.kill()
                 raise AssertionError(f"the server did not start: {printed}{process.communicate()[1]}")
