@@ -34,7 +34,9 @@ def test_a_stuck_application_is_reset_by_its_watchdog(elf):
     assert len(expired) >= 1 and (expired[0].time_ns - hanging[0].time_ns) / 1e6 == pytest.approx(
         100, abs=5)
     assert [b.wake for b in boots][:2] == [MvWakeReason.COLDBOOT, MvWakeReason.APPLICATIONCRASH]
-    assert boots[1].time_s * 1000 - expired[0].time_ns / 1e6 == pytest.approx(500, abs=5)
+    # The back-off is exact; the restarted app's first line then costs some virtual time, which
+    # follows the wall clock while code runs (more of it on a loaded machine).
+    assert 500 <= boots[1].time_s * 1000 - expired[0].time_ns / 1e6 < 600
     document = crash_report.decode(reports[0])
     assert document["kind"] == "watchdog" and document["fault"] == "Watchdog"
     assert "not refreshed for 100 ms" in document["detail"]

@@ -43,10 +43,16 @@ def bundle(
     connection_grace_time: int = typer.Option(0, "--connection-grace-time", min=0, metavar="S"),
     minimum_check_in_time: int = typer.Option(0, "--minimum-check-in-time", min=0, metavar="S",
                                               help="0 = stay connected."),
+    layer_size: int | None = typer.Option(None, "--layer-size", min=8192, metavar="BYTES",
+                                          help="One layer per BYTES of image (a multiple of 8192, the flash "
+                                               "page), so that an update fetches only the layers that "
+                                               "changed; default: one layer for the whole 1 MiB."),
 ) -> None:
     """Bundle an application: its flat image as a layer, and a manifest with its policies."""
     if (signing_key is None) == (not unsigned):
         raise fail("choose exactly one of --signing-key KEY and --unsigned.")
+    if layer_size is not None and layer_size % 8192:
+        raise fail("--layer-size must be a multiple of 8192 bytes (the flash page).")
     if maximum_restart_interval and maximum_restart_interval < minimum_restart_interval:
         raise fail("--maximum-restart-interval is below --minimum-restart-interval.")
     key = None
@@ -74,7 +80,7 @@ def bundle(
     body.connectivity.connection_grace_time_sec = connection_grace_time
     body.connectivity.minimum_check_in_time_sec = minimum_check_in_time
     try:
-        result = build_app(image.data, body)
+        result = build_app(image.data, body, layer_size=layer_size)
     except BundleError as exc:
         raise fail(str(exc)) from None
     if key is not None:

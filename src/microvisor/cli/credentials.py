@@ -29,8 +29,10 @@ def save_profile(url: str, account_sid: str, auth_token: str) -> Path:
     return path
 
 
-def client() -> ApiClient:
-    """A client from the environment (which wins) or the saved profile; one sentence if neither."""
+def client(url: str | None = None) -> ApiClient:
+    """A client from the environment (which wins) or the saved profile; one sentence if neither.
+
+    `url` names the service instead, with the account's credentials from the same places."""
     profile: dict = {}
     path = profile_path()
     if path.exists():
@@ -38,7 +40,7 @@ def client() -> ApiClient:
             profile = json.loads(path.read_text())
         except (OSError, ValueError):
             raise fail(f"the profile {path} is damaged; run `microvisor login` again.") from None
-    url = os.environ.get(ENV_URL) or profile.get("url")
+    url = url or os.environ.get(ENV_URL) or profile.get("url")
     sid = os.environ.get(ENV_SID) or profile.get("account_sid")
     token = os.environ.get(ENV_TOKEN) or profile.get("auth_token")
     if not (url and sid and token):

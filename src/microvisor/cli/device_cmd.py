@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -18,6 +20,7 @@ from ..common.bundle import Bundle, BundleError, build_app
 from ..common.platform import Platform, PlatformError
 from ..common.sids import device_sid
 from ..device.boot_rom import BootError, BootRom, power_on
+from ..device.clock import NS_PER_S
 from ..device.firmware import FirmwareError, load_firmware
 from ..device.flash import FlashError, PowerCut
 from ..device.identity import read_identity
@@ -58,7 +61,10 @@ def _chip_uid(text: str | None) -> bytes | None:
 @app.command("create")
 def create(
     directory: Path = typer.Argument(..., metavar="DIR", help="New folder for the device."),
-    platform_dir: Path = typer.Option(..., "--platform", metavar="PDIR", help="Platform folder."),
+    platform_dir: Path | None = typer.Option(None, "--platform", metavar="PDIR", help="Platform folder."),
+    server: str | None = typer.Option(None, "--server", metavar="URL",
+                                      help="Register with this service instead (credentials from "
+                                           "MICROVISOR_ACCOUNT_SID/AUTH_TOKEN or `microvisor login`)."),
     chip_uid: str | None = typer.Option(None, "--chip-uid", metavar="HEX", help="12-byte chip UID."),
     customer_key: list[Path] = typer.Option(
         [], "--customer-key", metavar="PUB",
@@ -66,8 +72,15 @@ def create(
 ) -> None:
     """Make a ready development device: OTP programmed (root-key hash, TrustZone on, debug
     locked), the platform's signed kernel installed, a device key and a certificate from the
-    platform CA with CN = the device SID."""
+    platform CA with CN = the device SID. With --server the service registers the device: its
+    certificate, kernel and broker address come from there, and `device run` connects."""
     uid = _chip_uid(chip_uid)
+    if (platform_dir is None) == (server is None):
+        raise fail("give exactly one of --platform PDIR and --server URL.")
+    if server is not None:
+        sid = _register(directory, server, uid, customer_key)
+        out.print(f"device {sid} registered with {server} and created in {directory}")
+        return
     try:
         platform = Platform(platform_dir)
         customers = [keys.load_public(path) for path in customer_key]
@@ -76,6 +89,46 @@ def create(
     except (PlatformError, keys.KeyFileError, StateError, OSError) as exc:
         raise fail(str(exc)) from None
     out.print(f"device {sid} created in {directory}")
+
+
+def _register(directory: Path, server: str, uid: bytes | None, customer_key: list[Path]) -> str:
+    """Register a new device with the service and make it from what the service answers."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    from ..common.api_client import ApiError
+    from ..device.identity import Identity
+    from ..device.provisioning import create_registered_device
+    from .credentials import client
+
+    uid = uid or os.urandom(12)
+    sid = device_sid(uid)
+    try:
+        customers = [keys.raw_public(keys.load_public(path)).hex() for path in customer_key]
+    except keys.KeyFileError as exc:
+        raise fail(str(exc)) from None
+    key = keys.generate()
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, sid)]))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    with client(server) as api:
+        try:
+            answer = api.post("/v1/Devices", {"ChipUid": uid.hex(), "Csr": csr})
+        except ApiError as exc:
+            raise fail(f"cannot register the device: {exc}", 1) from None
+    if not answer.get("broker"):
+        err.print("warning: the service runs no device link; the device will not connect")
+    try:
+        kernel = Bundle.from_bytes(base64.b64decode(answer["kernel_bundle"]))
+        identity = Identity(sid=answer["sid"], key_pem=keys.private_pem(key).decode(),
+                            certificate_pem=answer["certificate"], ca_pem=answer["ca_certificate"],
+                            customer_keys=customers, server=server, broker=answer.get("broker"))
+        return create_registered_device(directory, kernel, identity, uid)
+    except (KeyError, ValueError, BundleError) as exc:
+        raise fail(f"the service's answer cannot be used: {exc}", 1) from None
+    except (StateError, OSError) as exc:
+        raise fail(str(exc)) from None
 
 
 def _read_app(path: Path) -> Bundle:
@@ -190,13 +243,31 @@ def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, ke
                   keep_running: bool) -> int:
     try:
         _stage(state, directory, app_path, kernel_path)
-        device, kernel = power_on(state)
     except PowerCut as exc:
         err.print(f"power lost: {exc}")
         return EXIT_POWER_CUT
+    except (StagingError, FlashError) as exc:
+        raise fail(str(exc)) from None
+    while True:  # the kernel may restart the device through the ROM (an update, a remote restart)
+        code, used_s = _power_on_and_run(state, gdb, timeout, until, sources, keep_running)
+        if code is not None:
+            return code
+        err.print("microvisor: the device restarts through the boot ROM")
+        if timeout is not None:
+            timeout = max(timeout - used_s, 1e-9)
+
+
+def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None, until: str | None,
+                      sources: set[str], keep_running: bool) -> tuple[int | None, float]:
+    """One power-on: (exit status, or None when the device restarts; virtual seconds it ran)."""
+    try:
+        device, kernel = power_on(state)
+    except PowerCut as exc:
+        err.print(f"power lost: {exc}")
+        return EXIT_POWER_CUT, 0.0
     except BootError as exc:
         err.print(f"[red]no boot:[/red] {exc}")
-        return EXIT_NO_BOOT
+        return EXIT_NO_BOOT, 0.0
     except (StagingError, FlashError) as exc:
         raise fail(str(exc)) from None
     kernel.stop_on_crash = not keep_running
@@ -222,19 +293,22 @@ def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, ke
             raise fail("interrupted.", 130) from None
         except PowerCut as exc:
             err.print(f"power lost: {exc}")
-            return EXIT_POWER_CUT
+            return EXIT_POWER_CUT, 0.0
         finally:
             if server is not None:
                 server.close()
     finally:
+        kernel.close()
         device.close()
     if result.reason == "crash" and result.crash is not None:
         sys.stderr.write(result.crash.format() + "\n")
-        return EXIT_CRASH
+        return EXIT_CRASH, 0.0
     if result.reason == "timeout":
         err.print(f"timeout: {timeout:g} s of virtual time passed" + (f" without {until!r}" if until else ""))
-        return EXIT_TIMEOUT
-    return EXIT_OK
+        return EXIT_TIMEOUT, 0.0
+    if result.reason == "reboot":
+        return None, result.time_ns / NS_PER_S
+    return EXIT_OK, 0.0
 
 
 def inspect_device(state: DeviceState) -> dict:

@@ -58,9 +58,28 @@ def describe(event: DeviceEvent, trace: set[str]) -> str | None:
         return f"{stamp(event.time_ns)} microvisor: testing complete, result {data['result']}"
     if event.source == "kernel" and event.kind == "unavailable":
         return f"{stamp(event.time_ns)} microvisor: {data['call']} is not available yet"
+    if event.source == "update":
+        return _update_line(event)
     if event.source == "power" and event.kind == "reset" and data.get("reason") != "power-on":
         return f"{stamp(event.time_ns)} microvisor: application restarted ({data['reason']})"
     return None
+
+
+def _update_line(event: DeviceEvent) -> str | None:
+    data = event.data
+    name = str(data.get("manifest_hash") or "?")[:16]
+    if event.kind == "fetching":
+        text = (f"update {name}…: fetching {data['layers']} of {data['of']} layers ({data['bytes']} bytes, "
+                f"{data['chunks']} chunks, {data['stored']} stored already)")
+    elif event.kind == "downloaded":
+        text = f"update {name}… staged; restart within {data['politeness_s']} s"
+    elif event.kind == "applying":
+        text = f"update {name}…: restarting to apply it"
+    elif event.kind == "failed":
+        text = f"update {name}… failed: {data['message']}"
+    else:
+        return None
+    return f"{stamp(event.time_ns)} microvisor: {text}"
 
 
 class Printer:

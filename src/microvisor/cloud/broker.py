@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +22,11 @@ from ..common.platform import Platform
 log = logging.getLogger(__name__)
 
 BROKER_DIR = "broker"
+PORT_FILE = "port"  # the port of the last start: devices were told it
 MOSQUITTO = "mosquitto"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class BrokerError(Exception):
@@ -112,14 +117,24 @@ class Broker:
         log.info("broker on %s stopped", self.address)
 
 
-def prepare(data_dir: Path, platform: Platform, host: str, port: int) -> tuple[Path, ClientFiles]:
-    """Write DATA/broker (owner-only): CA, server certificate, service certificate, ACL, config."""
+def prepare_folder(data_dir: Path) -> Path:
+    """DATA/broker, owner-only."""
     folder = Path(data_dir) / BROKER_DIR
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         os.chmod(folder, 0o700)
+    except OSError as exc:
+        raise BrokerError(f"cannot make {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def prepare(data_dir: Path, platform: Platform, host: str, port: int) -> tuple[Path, ClientFiles]:
+    """Write DATA/broker (owner-only): CA, server certificate, service certificate, ACL, config."""
+    folder = prepare_folder(data_dir)
+    try:
         client = service_client_files(folder, platform)
         server_key = keys.generate()
+        (folder / "server-key.pem").unlink(missing_ok=True)
         keys.write_private(folder / "server-key.pem", keys.private_pem(server_key))
         (folder / "server.pem").write_bytes(platform.issue_server_certificate(host, server_key.public_key()))
         (folder / "acl").write_text(acl_text())
@@ -129,17 +144,31 @@ def prepare(data_dir: Path, platform: Platform, host: str, port: int) -> tuple[P
     return folder, client
 
 
-def start(data_dir: Path, platform: Platform, host: str = "127.0.0.1", port: int = 8883) -> Broker:
-    """Configure and start Mosquitto on host:port (0: a free port); returns once it accepts connections."""
+def remembered_port(data_dir: Path) -> int | None:
+    try:
+        return int((Path(data_dir) / BROKER_DIR / PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def start(data_dir: Path, platform: Platform, host: str = "127.0.0.1", port: int | None = None) -> Broker:
+    """Configure and start Mosquitto on host:port; returns once it accepts connections.
+
+    Without a port, the one the data folder remembers from the last start (devices were told it), or
+    on the first start a free one; 0 always picks a free one.
+    """
     executable = shutil.which(MOSQUITTO) or shutil.which(MOSQUITTO, path="/usr/sbin:/usr/local/sbin")
     if executable is None:
         raise BrokerError("mosquitto is not installed (apt install mosquitto), and no --broker-url was given")
+    if port is None:
+        port = remembered_port(data_dir)
     port = port or free_port(host)
     folder, client = prepare(data_dir, platform, host, port)
     (folder / "mosquitto.log").unlink(missing_ok=True)
     with open(folder / "mosquitto.stderr", "wb") as stderr:
         process = subprocess.Popen([executable, "-c", str(folder / "mosquitto.conf")],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                                   preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -152,9 +181,17 @@ def start(data_dir: Path, platform: Platform, host: str = "127.0.0.1", port: int
     else:
         process.kill()
         process.wait()
-        raise BrokerError(f"mosquitto did not accept connections on {host}:{port} within {START_TIMEOUT_S:g} s")
+        raise BrokerError(f"mosquitto did not accept connections on {host}:{port} "
+                          f"within {START_TIMEOUT_S:g} s")
+    (folder / PORT_FILE).write_text(f"{port}\n")
     log.info("broker listening on %s:%d (mutual TLS)", host, port)
     return Broker(folder, host, port, process, client)
+
+
+def _die_with_parent() -> None:
+    """In the broker's process before exec: the kernel ends it when the server dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _reason(folder: Path, process: subprocess.Popen) -> str:

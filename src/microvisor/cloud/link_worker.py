@@ -59,8 +59,8 @@ class LinkWorker:
         self.connected = threading.Event()
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(client.ca))
         context.load_cert_chain(str(client.certificate), str(client.key))
-        self._mqtt = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{wire.SERVICE_IDENTITY}-{uuid.uuid4().hex[:12]}",
-                                 protocol=mqtt.MQTTv5)
+        client_id = f"{wire.SERVICE_IDENTITY}-{uuid.uuid4().hex[:12]}"
+        self._mqtt = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self._mqtt.tls_set_context(context)
         self._mqtt.reconnect_delay_set(1, 10)
         self._mqtt.on_connect = self._on_connect
@@ -83,7 +83,8 @@ class LinkWorker:
         log.info("link worker stopped")
 
     # --- paho callbacks (its network thread) --------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
         if reason.is_failure:
             log.warning("the broker refused the link worker: %s", reason)
             return
@@ -161,7 +162,8 @@ class LinkWorker:
             peer.boot, peer.last_log = boot, -1
         dropped = int(message.get("dropped") or 0)
         if dropped and first > peer.last_log:
-            self.gateway.log(sid, f"[microvisor: {dropped} log line(s) dropped: the device's buffer was full]")
+            self.gateway.log(sid, f"[microvisor: {dropped} log line(s) dropped: the device's buffer was "
+                                  "full]")
         for offset, text in enumerate(lines):
             if first + offset > peer.last_log:
                 self.gateway.log(sid, text)
@@ -185,7 +187,8 @@ class LinkWorker:
         log.info("device %s update %s: %s (%s/%s chunks)", sid, str(message.get("manifest_hash"))[:12], state,
                  message.get("done"), message.get("total"))
         if state == "failed":
-            self.gateway.update_failed(sid, int(message.get("error_code") or 0), str(message.get("message", "")))
+            self.gateway.update_failed(sid, int(message.get("error_code") or 0),
+                                       str(message.get("message", "")))
 
     def _fetch(self, sid: str, message: dict[str, Any]) -> None:
         digest = str(message.get("layer", ""))

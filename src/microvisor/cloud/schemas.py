@@ -100,6 +100,8 @@ class DeviceRegistration(Device):
     certificate: str = Field(description="PEM client certificate, CN = the device SID, from the platform CA.")
     ca_certificate: str = Field(description="PEM certificate of the platform CA.")
     kernel_bundle: str = Field(description="The platform's signed kernel bundle (ZIP), base-64 encoded.")
+    broker: str | None = Field(None, description="host:port of the MQTT broker (mutual TLS) the device "
+                                                 "connects to; null when the service runs no device link.")
 
 
 class DeviceLog(BaseModel):

@@ -10,10 +10,14 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..common import kernel_image
+from ..common.link import LinkMessageError, parse_address
 from ..common.platform import Platform, PlatformError
+from . import broker
+from .broker import Broker
 from .data_dir import Credentials, DataDir, DataDirError
 from .database import Database, DatabaseError, sqlite_url
 from .link_gateway import LinkGateway
+from .link_worker import LinkWorker
 from .log_stream import LogWakeups
 from .secret_box import SecretBox, SecretBoxError
 from .store.accounts import AccountMismatch, create_account, ensure_account
@@ -31,7 +35,10 @@ class StartupError(Exception):
 class ServerSettings:
     data_dir: Path
     database_url: str | None = None  # default: SQLite in the data folder
-    broker_url: str | None = None  # an external MQTT broker, for the link (not used by the REST API)
+    broker_url: str | None = None  # an external MQTT broker (host:port, mutual TLS) instead of our own
+    broker_host: str = "127.0.0.1"  # where our own broker listens
+    broker_port: int | None = None  # None: the port of the last start, else a free one; 0: a free one
+    broker_public: str | None = None  # host:port devices are told (default: where the broker is)
 
 
 class Service:
@@ -44,6 +51,35 @@ class Service:
         self.link = LinkGateway(database, self.wakeups)
         self._kernel_lock = threading.Lock()
         self._kernel: bytes | None = None
+        self.broker: Broker | None = None
+        self.worker: LinkWorker | None = None
+        self.broker_address: str | None = None  # what registered devices are told to connect to
+
+    def start_link(self) -> None:
+        """Start our broker (unless an external one is set) and a link worker; raises StartupError."""
+        settings = self.settings
+        try:
+            if settings.broker_url:
+                host, port = parse_address(settings.broker_url)
+                files = broker.service_client_files(broker.prepare_folder(settings.data_dir), self.platform)
+            else:
+                self.broker = broker.start(settings.data_dir, self.platform, settings.broker_host,
+                                           settings.broker_port)
+                host, port, files = self.broker.host, self.broker.port, self.broker.client
+            self.worker = LinkWorker(self.link, host, port, files)
+            self.worker.start()
+        except (broker.BrokerError, LinkMessageError, OSError) as exc:
+            self.stop_link()
+            raise StartupError(f"cannot start the device link: {exc}") from None
+        self.broker_address = settings.broker_public or f"{host}:{port}"
+
+    def stop_link(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
 
     def kernel_bundle(self) -> bytes:
         """The platform's signed kernel bundle (ZIP) that registered devices install; built once."""
@@ -54,6 +90,7 @@ class Service:
             return self._kernel
 
     def close(self) -> None:
+        self.stop_link()
         self.database.dispose()
 
 

@@ -20,6 +20,7 @@ class Identity:
     ca_pem: str
     customer_keys: list[str] = field(default_factory=list)  # hex X9.62 public keys
     server: str | None = None  # the service this device was registered with, if any
+    broker: str | None = None  # host:port of the MQTT broker the kernel's link connects to, if any
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode()
@@ -30,7 +31,9 @@ def read_identity(state: DeviceState) -> Identity | None:
     if raw is None:
         return None
     try:
-        return Identity(**json.loads(raw))
+        fields = json.loads(raw)
+        known = set(Identity.__dataclass_fields__)
+        return Identity(**{name: value for name, value in fields.items() if name in known})
     except (ValueError, TypeError):
         return None
 

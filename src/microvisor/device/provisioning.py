@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from ..common import keys
 from ..common.bundle import Bundle
+from ..common.kernel_image import ROOT_PUBLIC_ENTRY
 from ..common.platform import Platform
 from ..common.sids import device_sid
 from .boot_rom import BootRom
@@ -23,30 +26,48 @@ DEVELOPMENT_FILE = "development.json"  # where a development device remembers it
 def create_device(path: Path, platform: Platform, kernel: Bundle, *, chip_uid: bytes | None = None,
                   customer_keys: list[keys.PublicKey] = (), server: str | None = None) -> str:
     """Create the device in a new folder; returns its SID. The device is closed afterwards."""
+    device_key = keys.generate()
+
+    def identity(sid: str) -> Identity:
+        return Identity(sid=sid, key_pem=keys.private_pem(device_key).decode(),
+                        certificate_pem=platform.issue_certificate(sid, device_key.public_key()).decode(),
+                        ca_pem=platform.ca_pem().decode(),
+                        customer_keys=[keys.raw_public(k).hex() for k in customer_keys], server=server)
+
+    sid = _make(path, kernel, platform.root_key_hash, identity, chip_uid)
+    atomic_write(path / DEVELOPMENT_FILE,
+                 (json.dumps({"platform": str(platform.path.resolve())}, indent=2) + "\n").encode())
+    return sid
+
+
+def create_registered_device(path: Path, kernel: Bundle, identity: Identity, chip_uid: bytes) -> str:
+    """Create a device a service registered: its identity (key, certificate, CA, broker) and the
+    service's kernel; the OTP trusts the root key that kernel carries. Returns its SID."""
+    root = kernel.extras.get(ROOT_PUBLIC_ENTRY)
+    if root is None:
+        raise StateError("the service's kernel bundle carries no root key")
+    return _make(path, kernel, hashlib.sha256(root).digest(), lambda sid: identity, chip_uid)
+
+
+def _make(path: Path, kernel: Bundle, root_key_hash: bytes, identity: Callable[[str], Identity],
+          chip_uid: bytes | None) -> str:
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise StateError(f"{path} exists and is not empty; a new device needs a new folder")
     with DeviceState.open(path, create=True, chip_uid=chip_uid) as state:
         sid = device_sid(state.option_bytes.chip_uid)
-        device_key = keys.generate()
-        write_identity(state, Identity(
-            sid=sid,
-            key_pem=keys.private_pem(device_key).decode(),
-            certificate_pem=platform.issue_certificate(sid, device_key.public_key()).decode(),
-            ca_pem=platform.ca_pem().decode(),
-            customer_keys=[keys.raw_public(k).hex() for k in customer_keys],
-            server=server,
-        ))
+        made = identity(sid)
+        if made.sid != sid:
+            raise StateError(f"the identity is for {made.sid}, not for this chip ({sid})")
+        write_identity(state, made)
         BootRom(state).install_kernel(kernel)
         ob = state.option_bytes
-        ob.root_key_hash = platform.root_key_hash
+        ob.root_key_hash = root_key_hash
         ob.kernel_ratchet = kernel.kernel_body().meta.version_security_ratchet
         ob.tzen = True
         ob.debug_locked = True
         ob.factory_mode = False
         state.flush()
-    atomic_write(path / DEVELOPMENT_FILE,
-                 (json.dumps({"platform": str(platform.path.resolve())}, indent=2) + "\n").encode())
     log.info("device %s created in %s", sid, path)
     return sid
 

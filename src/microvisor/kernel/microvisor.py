@@ -10,7 +10,7 @@ from ..device.bus import DeviceEvent
 from ..device.clock import Timer
 from ..device.machine import Device
 from ..device.nsc import CallContext
-from . import calls, crashes, power
+from . import calls, crashes, fota, link, network, power
 from . import (
     app_testing,
     external_flash,
@@ -67,6 +67,22 @@ class Microvisor:
         self.kernel_version: dict | None = None  # the ROM-verified manifest's meta, when booted by the ROM
         self.crashes = crashes.Crashes(self)
         device.events.subscribe(self._on_event)
+        # The link to the service and what travels over it (idle on a device with no broker).
+        self.network = network.install(self)
+        self.fota = fota.install(self)
+        self.link = link.install(self)
+        self.families += [self.network, self.fota, self.link]
+        self.link.start()
+
+    def reboot(self, why: str) -> None:
+        """Restart the whole device through the boot ROM: `device.run` returns "reboot"."""
+        log.info("rebooting (%s)", why)
+        self.device.events.emit("kernel", "reboot", why=why)
+        self.device.stop("reboot")
+
+    def close(self) -> None:
+        """Power is going: close the link."""
+        self.link.close()
 
     def log(self, text: str) -> None:
         """A line from mvServerLog: onto the device's event stream (the host's output for now)."""

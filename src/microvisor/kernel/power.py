@@ -40,7 +40,8 @@ def _in_interrupt(ctx: CallContext) -> bool:
 class Power:
     """Handlers for restarts, wake reasons and low-power modes. What they do:
 
-    - mvRestart(AUTOAPPLYUPDATE) restarts the application at once; mvGetWakeReason then reports
+    - mvRestart(AUTOAPPLYUPDATE) restarts the application at once (the whole device through the
+      ROM when an update is staged: kernel/fota.py); mvGetWakeReason then reports
       Microvisor.RESTART_WAKE_REASON (REMOTEAPPLICATIONRESTART: the published enum has no reason
       of its own for a restart the application asked for). The loader reports an applied update
       with Microvisor.set_boot_wake_reason(APPLICATIONUPDATE).
@@ -69,6 +70,8 @@ class Power:
             return MvStatus.UNAVAILABLE
         if ctx.arg(0) != MvRestartMode.AUTOAPPLYUPDATE:
             return MvStatus.PARAMETERFAULT
+        if self.kernel.fota.apply_if_ready():  # an update is staged: restart through the ROM
+            return MvStatus.OKAY
         self.kernel.restart_application(self.kernel.RESTART_WAKE_REASON)
         return MvStatus.OKAY
 

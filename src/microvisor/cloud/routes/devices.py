@@ -67,7 +67,7 @@ def register_device(
     response.status_code = 201 if created else 200
     return {**resource, "certificate": enrollment.certificate_pem,
             "ca_certificate": service.platform.ca_pem().decode(),
-            "kernel_bundle": base64.b64encode(kernel).decode()}
+            "kernel_bundle": base64.b64encode(kernel).decode(), "broker": service.broker_address}
 
 
 @router.get("/v1/Devices/{Sid}", operation_id="FetchDevice", tags=[TAG], response_model=schemas.Device)
