@@ -73,6 +73,14 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def register_key(self, key: keys.PrivateKey | keys.PublicKey, **fields) -> dict:
+        """Register a bundle-signing key with the account; returns the signing key resource."""
+        public = key.public_key() if isinstance(key, keys.PrivateKey) else key
+        fields["PublicKey"] = keys.public_pem(public).decode()
+        response = self.post("/v1/SigningKeys", data=fields)
+        assert response.status_code == 201, response.text
+        return response.json()
+
     def upload(self, bundle: Bundle | bytes, **fields) -> httpx.Response:
         data = bundle if isinstance(bundle, bytes) else bundle.to_bytes()
         return self.post("/v1/Apps", files={"File": ("app.zip", data, "application/zip")}, data=fields)

@@ -15,6 +15,7 @@ from .conftest import app_bundle, layer_hash
 
 def test_upload_co_signs_and_keeps_the_customer_signature_first(api, service):
     customer = keys.generate()
+    api.register_key(customer)
     bundle = app_bundle(key=customer)
     response = api.upload(bundle, UniqueName="blinky")
     assert response.status_code == 201, response.text
@@ -76,13 +77,15 @@ def test_tampered_layer_is_refused(api):
 
 
 def test_manifest_altered_after_signing_is_refused(api):
-    bundle = app_bundle(key=keys.generate())
+    key = keys.generate()
+    api.register_key(key)
+    bundle = app_bundle(key=key)
     bundle.manifest.signature = bundle.manifest.signature[:-1] + bytes([bundle.manifest.signature[-1] ^ 1])
     response = api.upload(bundle)
     assert response.status_code == 400
     assert "does not verify" in response.json()["message"]
 
-    forged = app_bundle(key=keys.generate())
+    forged = app_bundle(key=key)
     forged.manifest.signer_id ^= 1  # a signature claimed by another key
     assert api.upload(forged).status_code == 400
 

@@ -1,4 +1,5 @@
-"""The `microvisor` commands that talk to a real server process: apps, devices, configs, secrets, logs."""
+"""The `microvisor` commands that talk to a real server process: signing keys, apps, devices, configs,
+secrets, logs."""
 
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ def test_the_command_line_drives_the_service(tmp_path):
     with running_server(data) as (url, _):
         env = cli_env(url, data, tmp_path / "home")
         customer = keys.generate()
+        keys.save_pair(tmp_path / "me.pem", customer)
+        registered = json.loads(cli(env, "keys", "register", str(tmp_path / "me.pub.pem"), "--name", "me",
+                                    "--json"))
+        assert registered["signer_id"] == f"{keys.signer_id(customer.public_key()):016x}"
+        twice = cli(env, "keys", "register", str(tmp_path / "me.pem"), expect=1)  # the public half is sent
+        assert "registered with this account already" in " ".join(twice.split())
+        assert "cannot read key" in cli(env, "keys", "register", str(tmp_path / "none.pem"), expect=2)
+        listed = json.loads(cli(env, "keys", "registered", "--json"))
+        assert [(k["sid"], k["friendly_name"]) for k in listed] == [(registered["sid"], "me")]
+
+        stranger = keys.generate()
+        app_bundle(key=stranger).write(tmp_path / "stranger.zip")
+        refused = cli(env, "apps", "create", str(tmp_path / "stranger.zip"), expect=1)
+        assert f"signed by key {keys.signer_id(stranger.public_key()):016x} that this account has not " \
+               "registered" in " ".join(refused.split())
+
         bundle = app_bundle(key=customer)
         bundle.write(tmp_path / "app.zip")
         created = json.loads(cli(env, "apps", "create", str(tmp_path / "app.zip"), "--unique-name", "demo",
@@ -46,6 +63,12 @@ def test_the_command_line_drives_the_service(tmp_path):
         assert [a["sid"] for a in json.loads(cli(env, "apps", "list", "--json"))] == [created["sid"]]
         fetched = json.loads(cli(env, "apps", "fetch", "demo", "--json"))
         assert fetched["manifest"]["app_sid"] == created["sid"]
+        cli(env, "keys", "unregister", registered["sid"])
+        assert json.loads(cli(env, "keys", "registered", "--json")) == []
+        assert "not found" in cli(env, "keys", "unregister", registered["sid"], expect=1)
+        app_bundle(key=customer).write(tmp_path / "again.zip")
+        assert "has not registered" in " ".join(cli(env, "apps", "create", str(tmp_path / "again.zip"),
+                                                    expect=1).split())
 
         assert json.loads(cli(env, "devices", "list", "--json")) == []
         sid, token = _credentials(data)

@@ -51,7 +51,9 @@ def test_real_responses_validate_against_the_document(api):
         exercised.add(operation_id)
         return response
 
-    app = api.upload(app_bundle(key=keys.generate()), UniqueName="conformance").json()
+    customer = keys.generate()
+    api.register_key(customer)
+    app = api.upload(app_bundle(key=customer), UniqueName="conformance").json()
     device = api.register(ChipUid=os.urandom(12).hex())["sid"]
     call("ListApp", "GET", "/v1/Apps")
     call("FetchApp", "GET", f"/v1/Apps/{app['sid']}")

@@ -1,4 +1,5 @@
-"""`microvisor keys …`: P-256 key pairs for signing bundles, crash reports and debugging."""
+"""`microvisor keys …`: P-256 key pairs for signing bundles, crash reports and debugging; the keys
+registered with the service (an upload signed by any other key is refused)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 import typer
 
 from ..common import keys
-from .output import fail, out
+from .credentials import client
+from .output import fail, out, print_json
+from .service_cmds import JSON, _call, _table
 
 app = typer.Typer(help="Signing keys (NIST P-256).", no_args_is_help=True)
 
@@ -26,3 +29,45 @@ def generate(out_path: Path = typer.Argument(..., metavar="OUT.pem",
     except (keys.KeyFileError, OSError) as exc:
         raise fail(str(exc)) from None
     out.print(f"wrote {private} and {public} (signer id {keys.signer_id(key.public_key()):016x})")
+
+
+# --- keys registered with the service -------------------------------------------------------------
+KEY_COLUMNS = [("sid", "sid"), ("signer id", "signer_id"), ("name", "friendly_name"),
+               ("registered", "date_created")]
+
+
+@app.command("register")
+def register(
+    public_path: Path = typer.Argument(..., metavar="PUB.pem",
+                                       help="Public key (or its private key: only the public half is sent)."),
+    name: str | None = typer.Option(None, "--name", help="A friendly name for the key."),
+    as_json: bool = JSON,
+) -> None:
+    """Register a public key with the service: the account's bundles signed by it are accepted."""
+    try:
+        key = keys.load_public(public_path)
+    except keys.KeyFileError as exc:
+        raise fail(str(exc)) from None
+    form = {"PublicKey": keys.public_pem(key).decode(), "FriendlyName": name}
+    with client() as api:
+        row = _call(api.post, "/v1/SigningKeys", form)
+    if as_json:
+        print_json(row)
+    else:
+        out.print(f"key {row['signer_id']} registered as {row['sid']}")
+
+
+@app.command("registered")
+def registered(as_json: bool = JSON) -> None:
+    """List the keys registered with the service."""
+    with client() as api:
+        rows = _call(lambda: list(api.pages("/v1/SigningKeys", "signing_keys")))
+    print_json(rows) if as_json else _table(rows, KEY_COLUMNS)
+
+
+@app.command("unregister")
+def unregister(sid: str = typer.Argument(..., metavar="SID", help="The key's SID (SK…).")) -> None:
+    """Unregister a key: later uploads signed by it are refused (apps already uploaded stay)."""
+    with client() as api:
+        _call(api.delete, f"/v1/SigningKeys/{sid}")
+    out.print(f"key {sid} unregistered")

@@ -7,13 +7,14 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from . import errors
-from .routes import apps, configs, device_activity, devices, secrets
+from .routes import apps, configs, device_activity, devices, secrets, signing_keys
 from .service import Service
 
 DESCRIPTION = (
     "The Microvisor v1 REST API (Devices, Apps, Configs, Secrets; HTTP Basic with the account SID and "
     "auth token; the v1 paging envelope), plus this service's own resources in the same style: device "
-    "registration, app upload and download, device logs (also live, as server-sent events) and events."
+    "registration, app upload and download, the account's bundle-signing keys, device logs (also live, "
+    "as server-sent events) and events."
 )
 
 
@@ -28,6 +29,6 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Microvisor", version=_version(), description=DESCRIPTION)
     app.state.service = service
     errors.install(app)
-    for module in (configs, secrets, apps, devices, device_activity):
+    for module in (configs, secrets, apps, signing_keys, devices, device_activity):
         app.include_router(module.router)
     return app

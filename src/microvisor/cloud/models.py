@@ -1,4 +1,5 @@
-"""The store's tables (SQLAlchemy 2): accounts, apps and their layers, devices and what they report."""
+"""The store's tables (SQLAlchemy 2): accounts and their signing keys, apps and their layers, devices and
+what they report."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SID_LENGTH = 34
+SIGNER_ID_LENGTH = 16  # a signer id in hex (64 bits)
 HASH_LENGTH = 64  # SHA-256, hex
 KEY_LENGTH = 100  # config and secret keys
 UNIQUE_NAME_LENGTH = 200
@@ -56,6 +58,21 @@ class Account(Base):
     sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
     auth_token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     friendly_name: Mapped[str] = mapped_column(String(UNIQUE_NAME_LENGTH), default="")
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class SigningKey(Base):
+    """A public key the account signs app bundles with; an upload signed by any other key is refused."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (UniqueConstraint("account_id", "signer_id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    signer_id: Mapped[str] = mapped_column(String(SIGNER_ID_LENGTH))  # hex, as bundles name their signers
+    public_key: Mapped[str] = mapped_column(Text)  # PEM (SubjectPublicKeyInfo), P-256
+    friendly_name: Mapped[str | None] = mapped_column(String(UNIQUE_NAME_LENGTH))
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
 
 

@@ -7,7 +7,7 @@ import json
 from urllib.parse import quote
 
 from .clock import iso, utc_now
-from .models import App, Config, Device, DeviceEvent, DeviceLog, Secret
+from .models import App, Config, Device, DeviceEvent, DeviceLog, Secret, SigningKey
 from .store.devices import logging_active
 
 HASH_ALGORITHM = "sha256"
@@ -35,6 +35,12 @@ def app_manifest(base: str, row: App) -> dict:
     return {"app_sid": row.sid, "hash": api_hash(row.manifest_hash),
             "encoded_bytes": base64.b64encode(row.manifest).decode(),
             "url": f"{base}/v1/Apps/{row.sid}/Manifest"}
+
+
+def signing_key(base: str, account_sid: str, row: SigningKey) -> dict:
+    return {"sid": row.sid, "account_sid": account_sid, "signer_id": row.signer_id,
+            "public_key": row.public_key, "friendly_name": row.friendly_name,
+            "date_created": iso(row.date_created), "url": f"{base}/v1/SigningKeys/{row.sid}"}
 
 
 def device(base: str, account_sid: str, row: Device, reported_sid: str | None) -> dict:

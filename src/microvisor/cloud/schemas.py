@@ -59,6 +59,18 @@ class AppManifest(BaseModel):
     url: Url
 
 
+class SigningKey(BaseModel):
+    """This service's addition: a public key the account signs app bundles with."""
+
+    sid: str
+    account_sid: str
+    signer_id: str = Field(description="The key's signer id as bundles name it: 16 hex digits.")
+    public_key: str = Field(description="PEM P-256 public key (SubjectPublicKeyInfo).")
+    friendly_name: str | None
+    date_created: Timestamp
+    url: Url
+
+
 class DeviceApp(BaseModel):
     target_sid: str | None
     target_hash: str | None
@@ -167,4 +179,9 @@ class ListDeviceLogResponse(BaseModel):
 
 class ListDeviceEventResponse(BaseModel):
     events: list[DeviceEvent]
+    meta: PageMeta
+
+
+class ListSigningKeyResponse(BaseModel):
+    signing_keys: list[SigningKey]
     meta: PageMeta

@@ -8,10 +8,11 @@ from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 
 from .. import paging, resources, schemas
 from ..auth import CurrentCaller
-from ..intake import MAX_BUNDLE_SIZE, accept_bundle
+from ..intake import MAX_BUNDLE_SIZE, accept_bundle, read_bundle, signer_ids
 from ..models import App
 from ..paging import PageParams
 from ..store import apps
+from ..store.signing_keys import registered_keys
 from .context import ERRORS, ServiceDep, base_url
 
 router = APIRouter(responses=ERRORS)
@@ -36,13 +37,15 @@ def create_app(
 ) -> dict:
     """Upload an app bundle (this service's addition; the published API uploads elsewhere).
 
-    The bundle may be unsigned or signed; every signature it carries must verify over its
-    manifest as the key its signer id names, and every layer must match its hashes, or the
-    upload is refused (400). The service co-signs the manifest with the platform's app key (a
-    customer signature stays the primary one) and stores the layers once by SHA-256."""
-    data = bundle.file.read(MAX_BUNDLE_SIZE + 1)
-    accepted = accept_bundle(data, service.platform.app_key)
+    The bundle may be unsigned (development) or signed; every signature it carries must be by a
+    key this account registered (/v1/SigningKeys) and verify over its manifest, and every layer
+    must match its hashes, or the upload is refused (400). The service co-signs the manifest with
+    the platform's app key (a customer signature stays the primary one) and stores the layers
+    once by SHA-256."""
+    parsed = read_bundle(bundle.file.read(MAX_BUNDLE_SIZE + 1))
     with service.database.transaction() as session:
+        registered = registered_keys(session, caller.account_id, signer_ids(parsed))
+        accepted = accept_bundle(parsed, service.platform.app_key, registered)
         row = apps.create_app(session, caller.account_id, accepted, unique_name or None)
         return resources.app(base_url(request), caller.account_sid, row)
 
