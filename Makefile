@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := build
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gdb-multiarch cmake make
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gdb-multiarch cmake make mosquitto
 TOOLCHAIN := sdk/cmake/arm-none-eabi.cmake
 
 .PHONY: setup apt venv examples demo test bench lint clean
@@ -30,16 +30,9 @@ examples: setup
 	cmake -S sdk/examples -B $(BUILD)/examples -DCMAKE_TOOLCHAIN_FILE=$(TOOLCHAIN) >/dev/null
 	cmake --build $(BUILD)/examples
 
-MV := $(VENV)/bin/microvisor
-DEMO := $(BUILD)/demo
-
+# A server in a temporary folder, two devices, blinky v1 then v2 over the air (scripts/demo.py).
 demo: examples
-	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(MV) platform init $(DEMO)/platform
-	$(MV) device create $(DEMO)/device --platform $(DEMO)/platform
-	$(MV) apps bundle $(BUILD)/examples/blinky/blinky.elf $(DEMO)/blinky.zip --unsigned
-	$(MV) device run $(DEMO)/device --app $(DEMO)/blinky.zip --until "LED off" --timeout 10 --trace gpio
-	$(MV) device inspect $(DEMO)/device
+	$(PY) scripts/demo.py --examples $(BUILD)/examples
 
 test: setup
 	$(PY) -m pytest -q
@@ -47,8 +40,12 @@ test: setup
 bench: examples
 	$(PY) bench/cpu.py
 
+.PHONY: bench-fleet
+bench-fleet: examples
+	$(PY) bench/fleet.py
+
 lint: setup
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
 
 clean:
 	rm -rf $(BUILD)

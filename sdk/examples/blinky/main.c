@@ -4,6 +4,9 @@
  * SysTick interrupts at 1 kHz (160 MHz core clock) and counts milliseconds; the main loop sleeps
  * with WFI between ticks. led_toggle (global alias of toggle_led) and blink_count are there for
  * debugger tests: break on led_toggle, read blink_count.
+ *
+ * Built with BLINKY_VERSION=2 (the blinky_v2 target), one function differs: report_led logs
+ * "LED on (v2)" and "LED off (v2)", the second version `make demo` deploys over the air.
  */
 #include <stdint.h>
 
@@ -13,6 +16,10 @@
 #define LED_PORT   GPIOA_BASE
 #define LED_PIN    5u
 #define PERIOD_MS  500u
+
+#ifndef BLINKY_VERSION
+#define BLINKY_VERSION 1
+#endif
 
 volatile uint32_t blink_count;
 static volatile uint32_t s_ms;
@@ -56,6 +63,16 @@ __attribute__((noinline)) static void toggle_led(void)
 /* The global name the debugger tests break on. */
 void led_toggle(void) __attribute__((alias("toggle_led")));
 
+/* Log the LED's state: the one function v2 changes. */
+static void report_led(int on)
+{
+#if BLINKY_VERSION >= 2
+    log_printf("LED %s (v%d)", on ? "on" : "off", BLINKY_VERSION);
+#else
+    log_printf("LED %s", on ? "on" : "off");
+#endif
+}
+
 int main(void)
 {
     log_init();
@@ -69,7 +86,6 @@ int main(void)
         }
         next += PERIOD_MS;
         toggle_led();
-        int on = (GPIO_REG(LED_PORT, GPIO_ODR_OFS) >> LED_PIN) & 1u;
-        log_printf("LED %s", on ? "on" : "off");
+        report_led((GPIO_REG(LED_PORT, GPIO_ODR_OFS) >> LED_PIN) & 1u);
     }
 }

@@ -102,11 +102,16 @@ class LinkWorker:
 
     # --- the worker thread --------------------------------------------------------------------
     def _run(self) -> None:
+        next_poll = time.monotonic() + self.poll_s
         while True:
             try:
-                item = self._inbox.get(timeout=self.poll_s)
+                item = self._inbox.get(timeout=max(next_poll - time.monotonic(), 0))
             except queue.Empty:
+                item = None
+            if time.monotonic() >= next_poll:  # also while messages keep coming (a chatty device's logs)
                 self._poll()
+                next_poll = time.monotonic() + self.poll_s
+            if item is None:
                 continue
             if item is _STOP:
                 return
@@ -197,10 +202,12 @@ class LinkWorker:
             raise wire.LinkMessageError(f"device {sid} asked for layer {digest[:16]}, which is not stored")
         data, hashes = found
         wanted = [int(i) for i in message.get("chunks") or [] if 0 <= int(i) < len(hashes)]
+        sent = 0
         for index in wanted:
-            self._mqtt.publish(wire.chunk_topic(sid, digest, index),
-                               data[index * self.chunk_size : (index + 1) * self.chunk_size], qos=1)
-        log.info("sent layer %s chunks %s to %s", digest[:12], _ranges(wanted), sid)
+            chunk = data[index * self.chunk_size : (index + 1) * self.chunk_size]
+            self._mqtt.publish(wire.chunk_topic(sid, digest, index), chunk, qos=1)
+            sent += len(chunk)
+        log.info("sent layer %s chunks %s to %s (%d bytes)", digest[:12], _ranges(wanted), sid, sent)
 
     def _ack(self, sid: str, message: dict[str, Any]) -> None:
         command = message.get("command")
