@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -287,19 +288,23 @@ def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None
                 raise fail(f"cannot listen for GDB on 127.0.0.1:{gdb}: {exc}") from None
             err.print(f"GDB: waiting on 127.0.0.1:{server.port} "
                       f"(target extended-remote 127.0.0.1:{server.port})")
+        # Ctrl-C asks the device to stop: raised inside an emulator callback, a KeyboardInterrupt
+        # would look like a fault of the application and leave a false crash report.
+        previous = signal.signal(signal.SIGINT, lambda *_: device.stop("interrupted"))
         try:
             result = device.run(timeout_s=timeout, halt_first=server is not None)
-        except KeyboardInterrupt:
-            raise fail("interrupted.", 130) from None
         except PowerCut as exc:
             err.print(f"power lost: {exc}")
             return EXIT_POWER_CUT, 0.0
         finally:
+            signal.signal(signal.SIGINT, previous)
             if server is not None:
                 server.close()
     finally:
         kernel.close()
         device.close()
+    if result.reason == "interrupted":
+        raise fail("interrupted.", 130)
     if result.reason == "crash" and result.crash is not None:
         sys.stderr.write(result.crash.format() + "\n")
         return EXIT_CRASH, 0.0
