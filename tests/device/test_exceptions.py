@@ -415,4 +415,4 @@ systick:
 """, seconds=0.05)
     # 50 ms of virtual time at 1 kHz; the count word itself is the tick count here. Virtual
     # time follows the host's clock while code runs, so a tick may be late, never early.
-    assert 45 <= len(log) <= 50
+    assert 40 <= len(log) <= 50  # a heavily loaded host can merge a few late ticks
