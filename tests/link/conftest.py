@@ -134,12 +134,16 @@ class Proxy:
 
 
 class Server:
-    """`microvisor server` on a data folder, its broker behind a Proxy; `stop()` and `start()` again."""
+    """`microvisor server` on a data folder, its broker behind a Proxy; `stop()` and `start()` again.
 
-    def __init__(self, data: Path, home: Path):
+    With `extra` ("--broker-url", …) and that broker's `broker_port`, a server using another's broker.
+    """
+
+    def __init__(self, data: Path, home: Path, extra: tuple[str, ...] = (), broker_port: int | None = None):
         self.data = data
         self.home = home
-        self.broker_port = free_port()
+        self.extra = extra  # more `microvisor server` options
+        self.broker_port = broker_port or free_port()
         self.proxy = Proxy(self.broker_port)
         self.process: subprocess.Popen | None = None
         self.stderr: Lines | None = None
@@ -147,7 +151,8 @@ class Server:
 
     def start(self) -> None:
         command = [str(CLI), "server", "--data", str(self.data), "--port", "0", "--log-level", "info",
-                   "--broker-port", str(self.broker_port), "--broker-public", f"127.0.0.1:{self.proxy.port}"]
+                   "--broker-port", str(self.broker_port), "--broker-public", f"127.0.0.1:{self.proxy.port}",
+                   *self.extra]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr, stdout = Lines(self.process.stderr), Lines(self.process.stdout)
         try:
