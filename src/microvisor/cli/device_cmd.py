@@ -148,6 +148,8 @@ def _read_app(path: Path) -> Bundle:
 
 
 def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None) -> None:
+    if app_path is not None and kernel_path is not None:
+        raise fail("stage one update at a time: --app or --kernel.")
     staging = Staging(state)
     if app_path is not None:
         bundle = _read_app(app_path)
@@ -164,8 +166,6 @@ def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_pa
             kernel = Bundle.read(kernel_path)
         except BundleError as exc:
             raise fail(f"{kernel_path}: {exc}") from None
-        if app_path is not None:
-            raise fail("stage one update at a time: --app or --kernel.")
         staging.write(KIND_KERNEL, kernel.to_bytes())
         err.print(f"staged kernel {kernel.manifest_hash[:16]}… as a local update")
 
@@ -327,12 +327,11 @@ def inspect_device(state: DeviceState) -> dict:
         kernel = {"error": str(exc)}
     storage = KernelStorage(state)
     facts = storage.facts()
-    app_record = rom.app_record.read()
-    installed = None
-    if app_record is not None:
-        from ..common.manifest_schema import OpaqueManifest
-
-        installed = Bundle(OpaqueManifest.FromString(app_record)).manifest_hash
+    try:
+        app = rom.installed_app()
+        installed = None if app is None else app.manifest_hash
+    except BundleError as exc:
+        installed = f"damaged: {exc}"
     return {
         "sid": identity.sid if identity else device_sid(ob.chip_uid),
         "chip_uid": ob.chip_uid.hex(),

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from ..common import keys
 from ..common.bundle import Bundle, BundleError, app_image_spans, delegated_signers
 from ..common.kernel_image import APP_SIGNERS_ENTRY, KERNEL_SIGNERS_ENTRY, ROOT_PUBLIC_ENTRY
-from ..common.manifest_schema import KERNEL_LAYER_KERNEL, KernelBody
+from ..common.manifest_schema import KERNEL_LAYER_KERNEL, KernelBody, OpaqueManifest
 from .flash import FlashError
 from .flash_layout import APP_RECORD, KERNEL_IMAGE, ROM_JOURNAL
 from .identity import read_identity
@@ -147,11 +149,19 @@ class BootRom:
         """Erase the pages in [start, end) that are not already blank (start rounded up to a page)."""
         flash = self.state.internal_flash
         page = flash.page_size
-        blank = b"\xff" * page
-        first = (start + page - 1) // page
-        for index in range(first, end // page):
-            if flash.read(index * page, page) != blank:
-                flash.erase_page(index)
+        first, last = -(-start // page) * page, end // page * page
+        if last > first:
+            flash.erase_dirty(first, last - first)
+
+    def installed_app(self) -> Bundle | None:
+        """The installed application's manifest (a bundle without layers), or None; BundleError if damaged."""
+        raw = self.app_record.read()
+        if raw is None:
+            return None
+        try:
+            return Bundle(OpaqueManifest.FromString(raw))
+        except DecodeError:
+            raise BundleError("the installed application's manifest record cannot be decoded") from None
 
     # --- boot ---------------------------------------------------------------------------------
     def boot(self) -> tuple[ModuleType, BootReport]:

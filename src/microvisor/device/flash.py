@@ -252,6 +252,22 @@ class NorFlash:
             self._fill_erased(offset, length)
         self.counter.tick(f"{self.name} erase {offset:#x}+{length:#x}")
 
+    def erase_dirty(self, offset: int, length: int) -> int:
+        """Erase the pages covering [offset, offset + length) that are not already erased.
+
+        One counted operation per page erased; returns how many were.
+        """
+        if offset % self.page_size:
+            raise FlashError(f"{self.name}: erase at {offset:#x} is not page-aligned")
+        self._check_range(offset, length)
+        blank = bytes([self.erased_value]) * self.page_size
+        erased = 0
+        for start in range(offset, offset + length, self.page_size):
+            if self.read(start, self.page_size) != blank:
+                self.erase_page(start // self.page_size)
+                erased += 1
+        return erased
+
     def erase_range(self, offset: int, length: int) -> None:
         """Erase the whole pages [offset, offset + length), one counted operation per page."""
         if offset % self.page_size or length % self.page_size:

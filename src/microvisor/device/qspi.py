@@ -90,6 +90,10 @@ class QspiFlash:
         """Erase one 4 KiB sector: one write."""
         self._nor.erase_page(index)
 
+    def erase_dirty(self, offset: int, length: int) -> int:
+        """Erase the sectors covering [offset, offset + length) that are not blank; one write each."""
+        return self._nor.erase_dirty(offset, length)
+
     def erase_block(self, index: int) -> None:
         """Erase one 64 KiB block: one write."""
         if not 0 <= index < QSPI_SIZE // QSPI_BLOCK_SIZE:

@@ -76,8 +76,4 @@ class RecordSlot:
             self._erase(offset, self.half)
 
     def _erase(self, offset: int, length: int) -> None:
-        page = self.flash.page_size
-        blank = b"\xff" * page
-        for start in range(offset, offset + length + (-length % page), page):
-            if self.flash.read(start, page) != blank:
-                self.flash.erase_page(start // page)
+        self.flash.erase_dirty(offset, length)

@@ -90,10 +90,7 @@ class Staging:
                                f"{CAPACITY}-byte staging area")
         self.clear()
         start = STAGING.offset + QSPI_SECTOR_SIZE
-        for sector in range(start // QSPI_SECTOR_SIZE,
-                            (start + len(ciphertext) + QSPI_SECTOR_SIZE - 1) // QSPI_SECTOR_SIZE):
-            if self.qspi.read(sector * QSPI_SECTOR_SIZE, QSPI_SECTOR_SIZE) != b"\xff" * QSPI_SECTOR_SIZE:
-                self.qspi.erase_sector(sector)
+        self.qspi.erase_dirty(start, len(ciphertext))
         self.qspi.program_pages(start, ciphertext)
         self.qspi.program(STAGING.offset, HEADER.pack(MAGIC, kind, len(ciphertext), nonce,
                                                       hashlib.sha256(ciphertext).digest()))

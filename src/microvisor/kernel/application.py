@@ -6,13 +6,9 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
-from google.protobuf.message import DecodeError
-
 from ..common.bundle import Bundle, BundleError
-from ..common.manifest_schema import OpaqueManifest
 from ..common.mv_abi import MvWakeReason
-from ..device.flash_layout import APP_RECORD
-from ..device.records import RecordSlot
+from ..device.boot_rom import BootRom
 from ..device.state import APP_FLASH_ARRAY_OFFSET
 
 if TYPE_CHECKING:
@@ -31,14 +27,13 @@ class NoApplication(Exception):
 def verify_installed(kernel: Microvisor, report: BootReport) -> Bundle:
     """The installed application's manifest, checked against the flash; raises NoApplication."""
     state = kernel.device.state
-    raw = RecordSlot(state.internal_flash, APP_RECORD).read()
-    if raw is None:
-        raise NoApplication("no application is installed")
     try:
-        bundle = Bundle(OpaqueManifest.FromString(raw))
+        bundle = BootRom(state).installed_app()
+        if bundle is None:
+            raise NoApplication("no application is installed")
         bundle.check_signers(report.kernel.app_signers, report.customer_keys)
         body = bundle.app_body()
-    except (DecodeError, BundleError) as exc:
+    except BundleError as exc:
         raise NoApplication(f"the application's manifest is refused: {exc}") from None
     if not body.layers:
         raise NoApplication("the application's manifest lists no layers")

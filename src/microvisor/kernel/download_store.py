@@ -178,7 +178,4 @@ class DownloadStore:
         return cipher.update(data) + cipher.finalize()
 
     def _erase(self, offset: int, sectors: int) -> None:
-        blank = b"\xff" * QSPI_SECTOR_SIZE
-        for sector in range(offset // QSPI_SECTOR_SIZE, offset // QSPI_SECTOR_SIZE + sectors):
-            if self.qspi.read(sector * QSPI_SECTOR_SIZE, QSPI_SECTOR_SIZE) != blank:
-                self.qspi.erase_sector(sector)
+        self.qspi.erase_dirty(offset, sectors * QSPI_SECTOR_SIZE)
