@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return response(404, f"The requested resource {request.url.path} was not found")
+        if exc.status_code == 405:
+            return response(405, f"{request.method} is not a method of {request.url.path}.",
+                            {"Allow": ", ".join(_allowed_methods(request))})
         return response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -85,13 +89,25 @@ def install(app: FastAPI) -> None:
         return response(500, "The service failed to handle this request; the server log says why.")
 
 
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     problems = []
     for error in exc.errors():
-        where = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+        where = [str(part) for part in error.get("loc", ()) if part not in _LOCATIONS]
         name = ".".join(where) or "request"
         if error.get("type") == "missing":
             problems.append(f"{name} is required")
         else:
             problems.append(f"{name}: {error.get('msg', 'invalid')}")
     return "Invalid request: " + "; ".join(problems) + "."
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (the router names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)

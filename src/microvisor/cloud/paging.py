@@ -15,11 +15,17 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from .errors import InvalidRequest
+from .params import MAX_ROW_ID, text, whole_number
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = MAX_ROW_ID // MAX_PAGE_SIZE  # so that the offset, Page × PageSize, fits a row id
 _AFTER, _BEFORE = "PA", "PB"
+PageSize = whole_number(1, MAX_PAGE_SIZE)
+PageIndex = whole_number(0, MAX_PAGE)
+# A token names a row id; the empty token is no token.
+PageToken = text("(P[AB][0-9]{1,19})?", "must be a page token this service gave out: PA or PB and a row id",
+                 lambda token: not token or int(token[2:]) <= MAX_ROW_ID)
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,12 @@ class PageRequest:
 
 
 def page_request(
-    page_size: Annotated[int, Query(alias="PageSize", ge=1, le=MAX_PAGE_SIZE,
-                                    description="How many resources to return in each list page.")]
+    page_size: Annotated[PageSize, Query(alias="PageSize",
+                                         description="How many resources to return in each list page.")]
     = DEFAULT_PAGE_SIZE,
-    page: Annotated[int, Query(alias="Page", ge=0, description="The page index (client state).")] = 0,
-    token: Annotated[str | None, Query(alias="PageToken", description="The page token from a meta URL.")]
-    = None,
+    page: Annotated[PageIndex, Query(alias="Page", description="The page index (client state).")] = 0,
+    token: Annotated[PageToken | None, Query(alias="PageToken",
+                                             description="The page token from a meta URL.")] = None,
 ) -> PageRequest:
     """FastAPI dependency: the paging parameters of a list request."""
     return PageRequest(page_size, page, token or None)
@@ -65,7 +71,7 @@ def fetch(session: Session, statement: Select, row_id: InstrumentedAttribute, re
     if request.token is None:
         rows = list(session.scalars(statement.order_by(row_id).offset(request.page * size).limit(size + 1)))
         return Page(rows[:size], len(rows) > size, request.page > 0)
-    direction, boundary = _parse_token(request.token)
+    direction, boundary = request.token[:2], int(request.token[2:])
     if direction == _AFTER:
         rows = list(session.scalars(statement.where(row_id > boundary).order_by(row_id).limit(size + 1)))
         return Page(rows[:size], len(rows) > size, True)
@@ -88,7 +94,7 @@ def envelope(http: Request, key: str, items: list[dict], page: Page, request: Pa
         previous = url(max(request.page - 1, 0), f"{_BEFORE}{page.first_id}" if page.rows else None)
     following = None
     if page.has_next and page.rows:
-        following = url(request.page + 1, f"{_AFTER}{page.last_id}")
+        following = url(min(request.page + 1, MAX_PAGE), f"{_AFTER}{page.last_id}")
     return {
         key: items,
         "meta": {
@@ -101,10 +107,3 @@ def envelope(http: Request, key: str, items: list[dict], page: Page, request: Pa
             "key": key,
         },
     }
-
-
-def _parse_token(token: str) -> tuple[str, int]:
-    direction, number = token[:2], token[2:]
-    if direction not in (_AFTER, _BEFORE) or not number.isdigit():
-        raise InvalidRequest(f"PageToken {token!r} is not a token this service gave out.")
-    return direction, int(number)

@@ -22,5 +22,7 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+# Every 4xx has the v1 error body; "4XX" also keeps FastAPI from documenting a 422 the service never sends.
 ERRORS = {status: {"model": Error, "description": text} for status, text in
-          ((400, "Invalid request"), (401, "Not authenticated"), (404, "Not found"), (409, "Conflict"))}
+          ((400, "Invalid request"), (401, "Not authenticated"), (404, "Not found"), (409, "Conflict"),
+           ("4XX", "Refused for another reason, such as a body over the size limit (413)"))}

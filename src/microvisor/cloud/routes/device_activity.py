@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import paging, resources, schemas
+from .. import paging, params, resources, schemas
 from ..auth import CurrentCaller
 from ..log_stream import follow
 from ..models import DeviceEvent, DeviceLog
@@ -19,7 +19,8 @@ from .context import ERRORS, ServiceDep
 
 router = APIRouter(responses=ERRORS)
 LOGS_TAG, EVENTS_TAG = "MicrovisorV1DeviceLog", "MicrovisorV1DeviceEvent"
-DevicePath = Annotated[str, Path(alias="DeviceSid", description="The device SID or unique name.")]
+DevicePath = Annotated[params.DeviceReference, Path(alias="DeviceSid",
+                                                    description="The device SID or unique name.")]
 
 
 @router.get("/v1/Devices/{DeviceSid}/Logs", operation_id="ListDeviceLog", tags=[LOGS_TAG],
@@ -40,9 +41,11 @@ def list_device_logs(request: Request, service: ServiceDep, caller: CurrentCalle
                              "description": "`event: log` messages: data a DeviceLog, id its sequence."}})
 def stream_device_logs(
     request: Request, service: ServiceDep, caller: CurrentCaller, device_sid: DevicePath,
-    after: Annotated[int | None, Query(alias="After", ge=0,
-                                       description="Start after this sequence (default: new lines)")] = None,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
+    after: Annotated[params.RowId | None, Query(alias="After",
+                                                description="Start after this sequence (default: new lines)")]
+    = None,
+    last_event_id: Annotated[params.RowId | None, Header(alias="Last-Event-ID", include_in_schema=False)]
+    = None,
 ) -> StreamingResponse:
     """Follow a device's logs live, as server-sent events; reconnecting with Last-Event-ID resumes."""
     with service.database.transaction() as session:

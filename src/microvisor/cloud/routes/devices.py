@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path, Request, Response
 from sqlalchemy.orm import Session
 
-from .. import paging, resources, schemas
+from .. import paging, params, resources, schemas
 from ..auth import CurrentCaller
 from ..models import Device
 from ..paging import PageParams
@@ -19,7 +19,8 @@ from .context import ERRORS, ServiceDep, base_url
 
 router = APIRouter(responses=ERRORS)
 TAG = "MicrovisorV1Device"
-DevicePath = Annotated[str, Path(alias="Sid", description="The device SID or unique name.")]
+DevicePath = Annotated[params.DeviceReference, Path(alias="Sid",
+                                                    description="The device SID or unique name.")]
 
 
 async def submitted_form(request: Request) -> dict[str, str]:
@@ -46,13 +47,15 @@ def list_devices(request: Request, service: ServiceDep, caller: CurrentCaller, p
 
 
 @router.post("/v1/Devices", operation_id="CreateDevice", tags=[TAG], status_code=201,
-             response_model=schemas.DeviceRegistration)
+             response_model=schemas.DeviceRegistration,
+             responses={200: {"model": schemas.DeviceRegistration,
+                              "description": "Registered already: the certificate is issued again"}})
 def register_device(
     request: Request, response: Response, service: ServiceDep, caller: CurrentCaller,
     chip_uid: Annotated[str, Form(alias="ChipUid", description="The chip's 96-bit unique ID, in hex.")],
     csr: Annotated[str | None, Form(alias="Csr", description="PEM certificate signing request.")] = None,
     public_key: Annotated[str | None, Form(alias="PublicKey", description="PEM P-256 public key.")] = None,
-    unique_name: Annotated[str | None, Form(alias="UniqueName")] = None,
+    unique_name: Annotated[params.UniqueName | None, Form(alias="UniqueName")] = None,
 ) -> dict:
     """Register a device: its SID (from the chip UID), a certificate from the platform CA for its key
     (CN = SID) and the platform's signed kernel. 201 when new; 200 re-issues the certificate of a
@@ -82,9 +85,11 @@ def fetch_device(request: Request, service: ServiceDep, caller: CurrentCaller, s
 def update_device(
     request: Request, service: ServiceDep, caller: CurrentCaller, sid: DevicePath,
     form: Annotated[dict[str, str], Depends(submitted_form)],
-    unique_name: Annotated[str | None, Form(alias="UniqueName", description="Empty clears it.")] = None,
-    target_app: Annotated[str | None, Form(alias="TargetApp",
-                                           description="App SID or unique name; empty clears it.")] = None,
+    unique_name: Annotated[params.UniqueName | None, Form(alias="UniqueName", description="Empty clears it.")]
+    = None,
+    target_app: Annotated[params.AppReference | None,
+                          Form(alias="TargetApp", description="App SID or unique name; empty clears it.")]
+    = None,
     logging_enabled: Annotated[bool | None, Form(alias="LoggingEnabled",
                                                  description="Enable (24 hours) or disable logging.")] = None,
     restart_app: Annotated[bool, Form(alias="RestartApp", description="Restart the device's app.")] = False,

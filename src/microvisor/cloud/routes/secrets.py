@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response
 
-from .. import paging, resources, schemas
+from .. import paging, params, resources, schemas
 from ..auth import CurrentCaller
 from ..models import Secret
 from ..paging import PageParams
@@ -15,10 +15,12 @@ from ..store.devices import find_device
 from .context import ERRORS, ServiceDep, base_url
 
 router = APIRouter(responses=ERRORS)
-KeyPath = Annotated[str, Path(alias="Key", description="The secret key; up to 100 characters.")]
-DevicePath = Annotated[str, Path(alias="DeviceSid", description="The device SID or unique name.")]
-KeyForm = Annotated[str, Form(alias="Key", description="The secret key; up to 100 characters.")]
-ValueForm = Annotated[str, Form(alias="Value", description="The secret value; up to 4096 characters.")]
+KeyPath = Annotated[params.Key, Path(alias="Key", description="The secret key; up to 100 characters.")]
+DevicePath = Annotated[params.DeviceReference, Path(alias="DeviceSid",
+                                                    description="The device SID or unique name.")]
+KeyForm = Annotated[params.Key, Form(alias="Key", description="The secret key; up to 100 characters.")]
+ValueForm = Annotated[params.Value, Form(alias="Value",
+                                         description="The secret value; up to 4096 characters.")]
 ACCOUNT_TAG, DEVICE_TAG = "MicrovisorV1AccountSecret", "MicrovisorV1DeviceSecret"
 
 

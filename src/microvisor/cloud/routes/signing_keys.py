@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response
 
-from .. import paging, resources, schemas
+from .. import paging, params, resources, schemas
 from ..auth import CurrentCaller
 from ..models import SigningKey
 from ..paging import PageParams
@@ -17,7 +17,7 @@ from .context import ERRORS, ServiceDep, base_url
 
 router = APIRouter(responses=ERRORS)
 TAG = "MicrovisorV1SigningKey"
-KeyPath = Annotated[str, Path(alias="Sid", description="The signing key SID (SK…).")]
+KeyPath = Annotated[params.SigningKeySid, Path(alias="Sid", description="The signing key SID (SK…).")]
 
 
 @router.get("/v1/SigningKeys", operation_id="ListSigningKey", tags=[TAG],

@@ -14,7 +14,6 @@ from ..errors import Conflict, NotFound
 from ..models import Device, DeviceCommand
 from . import activity
 from .apps import target_app
-from .names import check_unique_name
 
 PENDING, UP_TO_DATE, ERROR = "pending", "up-to-date", "error"
 LOGGING_PERIOD = datetime.timedelta(hours=24)
@@ -110,7 +109,6 @@ def _retarget(session: Session, device: Device, reference: str, now: datetime.da
 
 
 def _check_free_name(session: Session, account_id: int, name: str, device: Device | None) -> None:
-    check_unique_name(name, "UniqueName")
     holder = session.scalar(select(Device.id).where(Device.account_id == account_id,
                                                     Device.unique_name == name))
     if holder is not None and (device is None or holder != device.id):

@@ -10,7 +10,6 @@ from ..clock import utc_now
 from ..errors import Conflict, NotFound
 from ..models import Config, Device, Secret
 from ..secret_box import SecretBox
-from .names import check_key, check_value
 
 Variable = Config | Secret
 
@@ -33,23 +32,18 @@ def find(session: Session, model: type[Variable], account_id: int, device: Devic
 
 
 def create_config(session: Session, account_id: int, device: Device | None, key: str, value: str) -> Config:
-    check_key(key)
-    check_value(value)
     row = Config(account_id=account_id, device_id=device.id if device else None, scope=scope_of(device),
                  key=key, value=value, date_updated=utc_now())
     return _insert(session, row, "config")
 
 
 def update_config(row: Config, value: str) -> Config:
-    check_value(value)
     row.value, row.date_updated = value, utc_now()
     return row
 
 
 def create_secret(session: Session, box: SecretBox, account_id: int, device: Device | None, key: str,
                   value: str) -> Secret:
-    check_key(key)
-    check_value(value)
     scope = scope_of(device)
     row = Secret(account_id=account_id, device_id=device.id if device else None, scope=scope, key=key,
                  ciphertext=box.seal(value, _context(account_id, scope, key)), date_rotated=utc_now())
@@ -57,7 +51,6 @@ def create_secret(session: Session, box: SecretBox, account_id: int, device: Dev
 
 
 def update_secret(box: SecretBox, row: Secret, value: str) -> Secret:
-    check_value(value)
     row.ciphertext = box.seal(value, _context(row.account_id, row.scope, row.key))
     row.date_rotated = utc_now()
     return row

@@ -1,0 +1,1 @@
+"""Security tests: one per hole closed, each written to fail before its fix."""
