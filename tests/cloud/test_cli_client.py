@@ -43,7 +43,7 @@ def test_the_command_line_drives_the_service(tmp_path):
         assert registered["signer_id"] == f"{keys.signer_id(customer.public_key()):016x}"
         twice = cli(env, "keys", "register", str(tmp_path / "me.pem"), expect=1)  # the public half is sent
         assert "registered with this account already" in " ".join(twice.split())
-        assert "cannot read key" in cli(env, "keys", "register", str(tmp_path / "none.pem"), expect=2)
+        assert "does not exist" in cli(env, "keys", "register", str(tmp_path / "none.pem"), expect=2)
         listed = json.loads(cli(env, "keys", "registered", "--json"))
         assert [(k["sid"], k["friendly_name"]) for k in listed] == [(registered["sid"], "me")]
 
@@ -94,8 +94,8 @@ def test_the_command_line_drives_the_service(tmp_path):
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             link = LinkGateway(Database(sqlite_url(data / "microvisor.db")), LogWakeups())
-            for line in ("one", "two", "three"):
-                link.log(registered, line)
+            for number, line in enumerate(("one", "two", "three")):
+                link.logs(registered, "b1", number, [line])
             link.database.dispose()
             seen, deadline = [], time.monotonic() + 15
             while len(seen) < 3 and time.monotonic() < deadline:

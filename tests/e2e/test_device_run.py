@@ -127,4 +127,4 @@ def test_device_folder_keeps_its_identity_and_application(examples, tmp_path):
 
 def test_unknown_trace_source_is_refused(examples):
     result = run_cli("device", "run", str(examples / "blinky" / "blinky.elf"), "--trace", "usb")
-    assert result.returncode == 2 and "unknown --trace source usb" in result.stderr
+    assert result.returncode == 2 and "'--trace': unknown 'usb'" in result.stderr

@@ -6,14 +6,17 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..common import keys
-from ..common.bundle import Bundle, BundleError, app_image_spans, build_app
+from ..common.bundle import APP_FLASH_REGION_SIZE, Bundle, BundleError, app_image_spans, build_app
 from ..common.manifest_schema import AppBody
 from ..device.firmware import FirmwareError, load_firmware
+from . import params
 from .output import fail, out, print_json
 
 app = typer.Typer(help="Application bundles.", no_args_is_help=True)
+LAYER_PAGE = 8192  # bytes of a flash page: layers never share one
 
 
 def _public(path: Path | None, option: str) -> bytes | None:
@@ -25,34 +28,48 @@ def _public(path: Path | None, option: str) -> bytes | None:
         raise fail(f"{option}: {exc}") from None
 
 
+def _policy(field: str, default: int, *names: str, metavar: str, help: str = "", maximum: int | None = None):
+    """An option for one integer field of the manifest's AppBody, in the range of its protobuf type."""
+    return params.option(default, *names, type=params.manifest_integer(AppBody, field, maximum=maximum),
+                         metavar=metavar, help=help)
+
+
 @app.command("bundle")
 def bundle(
-    firmware: Path = typer.Argument(..., metavar="APP.elf|APP.bin", help="Application ELF or flat binary."),
-    output: Path = typer.Argument(..., metavar="OUT.zip", help="Bundle to write."),
-    signing_key: Path | None = typer.Option(None, "--signing-key", help="PEM private key that signs."),
+    firmware: Path = params.argument(params.INPUT_FILE, metavar="APP.elf|APP.bin",
+                                     help="Application ELF or flat binary."),
+    output: Path = params.argument(params.OUTPUT_FILE, metavar="OUT.zip", help="Bundle to write."),
+    signing_key: Path | None = params.option(None, "--signing-key", type=params.INPUT_FILE, metavar="KEY.pem",
+                                             help="PEM private key that signs."),
     unsigned: bool = typer.Option(False, "--unsigned", help="Leave the manifest unsigned."),
-    debug_auth_key: Path | None = typer.Option(None, "--debug-auth-key", help="Public key allowed to debug."),
-    crash_report_key: Path | None = typer.Option(None, "--crash-report-key",
-                                                 help="Public key crash reports are encrypted to."),
-    crash_stack_bytes: int = typer.Option(0, "--crash-stack-bytes", min=0, max=0x10000,
-                                          help="Bytes of stack a crash report includes."),
-    minimum_restart_interval: int = typer.Option(0, "--minimum-restart-interval", min=0, metavar="MS"),
-    maximum_restart_interval: int = typer.Option(0, "--maximum-restart-interval", min=0, metavar="MS"),
-    maximum_politeness_time: int = typer.Option(0, "--maximum-politeness-time", min=0, metavar="S"),
-    minimum_kernel_version: int = typer.Option(0, "--minimum-kernel-version", min=0, metavar="N"),
-    connection_grace_time: int = typer.Option(0, "--connection-grace-time", min=0, metavar="S"),
-    minimum_check_in_time: int = typer.Option(0, "--minimum-check-in-time", min=0, metavar="S",
-                                              help="0 = stay connected."),
-    layer_size: int | None = typer.Option(None, "--layer-size", min=8192, metavar="BYTES",
-                                          help="One layer per BYTES of image (a multiple of 8192, the flash "
-                                               "page), so that an update fetches only the layers that "
-                                               "changed; default: one layer for the whole 1 MiB."),
+    debug_auth_key: Path | None = params.option(None, "--debug-auth-key", type=params.INPUT_FILE,
+                                                metavar="PUB.pem", help="Public key allowed to debug."),
+    crash_report_key: Path | None = params.option(None, "--crash-report-key", type=params.INPUT_FILE,
+                                                  metavar="PUB.pem",
+                                                  help="Public key crash reports are encrypted to."),
+    crash_stack_bytes: int = _policy("crash.include_stack_bytes", 0, "--crash-stack-bytes", metavar="BYTES",
+                                     maximum=0x10000, help="Bytes of stack a crash report includes."),
+    minimum_restart_interval: int = _policy("crash.minimum_restart_ms", 0, "--minimum-restart-interval",
+                                            metavar="MS"),
+    maximum_restart_interval: int = _policy("crash.maximum_restart_ms", 0, "--maximum-restart-interval",
+                                            metavar="MS"),
+    maximum_politeness_time: int = _policy("update.maximum_politeness_time_sec", 0,
+                                           "--maximum-politeness-time", metavar="S"),
+    minimum_kernel_version: int = _policy("update.minimum_kernel_version", 0, "--minimum-kernel-version",
+                                          metavar="N"),
+    connection_grace_time: int = _policy("connectivity.connection_grace_time_sec", 0,
+                                         "--connection-grace-time", metavar="S"),
+    minimum_check_in_time: int = _policy("connectivity.minimum_check_in_time_sec", 0,
+                                         "--minimum-check-in-time", metavar="S", help="0 = stay connected."),
+    layer_size: int | None = params.option(
+        None, "--layer-size", type=params.Integer(LAYER_PAGE, APP_FLASH_REGION_SIZE, step=LAYER_PAGE),
+        metavar="BYTES", help="One layer per BYTES of image (whole 8192-byte flash pages), so that an "
+                              "update fetches only the layers that changed; default: one layer for the "
+                              "whole 1 MiB."),
 ) -> None:
     """Bundle an application: its flat image as a layer, and a manifest with its policies."""
     if (signing_key is None) == (not unsigned):
         raise fail("choose exactly one of --signing-key KEY and --unsigned.")
-    if layer_size is not None and layer_size % 8192:
-        raise fail("--layer-size must be a multiple of 8192 bytes (the flash page).")
     if maximum_restart_interval and maximum_restart_interval < minimum_restart_interval:
         raise fail("--maximum-restart-interval is below --minimum-restart-interval.")
     key = None
@@ -65,6 +82,8 @@ def bundle(
         image = load_firmware(firmware)
     except FirmwareError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot read {firmware}: {exc.strerror or exc}") from None
     body = AppBody()
     debug = _public(debug_auth_key, "--debug-auth-key")
     if debug is not None:
@@ -134,11 +153,15 @@ def describe(bundle: Bundle, verify_keys: list[keys.PublicKey]) -> dict:
 
 @app.command("inspect")
 def inspect(
-    bundle_path: Path = typer.Argument(..., metavar="BUNDLE.zip"),
-    key: list[Path] = typer.Option([], "--key", help="Public key to check a signature against (repeatable)."),
+    bundle_path: Path = params.argument(params.INPUT_FILE, metavar="BUNDLE.zip", help="The bundle."),
+    key: list[Path] = params.option([], "--key", type=params.INPUT_FILE, metavar="PUB.pem",
+                                    help="Public key to check a signature against (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show a bundle's manifest: signatures, layers (checked against their hashes) and policies."""
+    """Show a bundle's manifest: signatures, layers (checked against their hashes) and policies.
+
+    Exit status: 0 when the layers are sound, 1 when they are not (with or without --json), 2 when the
+    bundle cannot be read."""
     verify_keys = []
     for path in key:
         try:
@@ -151,8 +174,14 @@ def inspect(
         raise fail(f"{bundle_path}: {exc}") from None
     if as_json:
         print_json(info)
-        return
-    out.print(f"[bold]{bundle_path}[/bold]  manifest {info['manifest_hash']}")
+    else:
+        _show(bundle_path, info)
+    if not info["layers_ok"]:
+        raise typer.Exit(1)
+
+
+def _show(bundle_path: Path, info: dict) -> None:
+    out.print(Text.assemble((str(bundle_path), "bold"), f"  manifest {info['manifest_hash']}"))
     if not info["signatures"]:
         out.print("  unsigned")
     for sig in info["signatures"]:
@@ -163,8 +192,6 @@ def inspect(
         table.add_row(layer["target"] or "?", f"{layer['start']:#x}", f"{layer['size']:#x}",
                       str(layer["bytes"]), layer["fetch_hash"][:16] + "…")
     out.print(table)
-    out.print("  layers: " + ("ok" if info["layers_ok"] else f"[red]{info['problem']}[/red]"))
+    out.print(Text.assemble("  layers: ", ("ok", "") if info["layers_ok"] else (info["problem"], "red")))
     for section in ("debug", "crash", "update", "connectivity"):
         out.print(f"  {section}: " + ", ".join(f"{k}={v}" for k, v in info[section].items()))
-    if not info["layers_ok"]:
-        raise typer.Exit(1)

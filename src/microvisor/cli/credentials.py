@@ -6,7 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from ..common.api_client import ApiClient
+from ..common.api_client import ApiClient, ApiError
+from . import params
 from .output import fail
 
 ENV_URL, ENV_SID, ENV_TOKEN = "MICROVISOR_URL", "MICROVISOR_ACCOUNT_SID", "MICROVISOR_AUTH_TOKEN"
@@ -30,20 +31,36 @@ def save_profile(url: str, account_sid: str, auth_token: str) -> Path:
 
 
 def client(url: str | None = None) -> ApiClient:
-    """A client from the environment (which wins) or the saved profile; one sentence if neither.
+    """A client from the environment (which wins) or the saved profile; one sentence if neither, or if
+    a value there is malformed (each is checked by the type its option has: a URL, a SID, a token).
 
-    `url` names the service instead, with the account's credentials from the same places."""
+    `url` names the service instead (already checked), with the account's credentials from the same
+    places."""
     profile: dict = {}
     path = profile_path()
     if path.exists():
         try:
-            profile = json.loads(path.read_text())
+            loaded = json.loads(path.read_text())
         except (OSError, ValueError):
-            raise fail(f"the profile {path} is damaged; run `microvisor login` again.") from None
+            loaded = None
+        if not isinstance(loaded, dict):
+            raise fail(f"the profile {path} is damaged; run `microvisor login` again.")
+        profile = loaded
     url = url or os.environ.get(ENV_URL) or profile.get("url")
     sid = os.environ.get(ENV_SID) or profile.get("account_sid")
     token = os.environ.get(ENV_TOKEN) or profile.get("auth_token")
     if not (url and sid and token):
         raise fail(f"no service credentials: set {ENV_URL}, {ENV_SID} and {ENV_TOKEN}, "
                    "or run `microvisor login`.")
-    return ApiClient(url, sid, token)
+    checked = []
+    for name, value, kind in ((ENV_URL, url, params.SERVICE_URL), (ENV_SID, sid, params.ACCOUNT_SID),
+                              (ENV_TOKEN, token, params.AUTH_TOKEN)):
+        try:
+            checked.append(kind.check(str(value)))
+        except ValueError as exc:
+            source = name if os.environ.get(name) else f"the profile {path}"
+            raise fail(f"{source}: {exc}") from None
+    try:
+        return ApiClient(*checked)
+    except ApiError as exc:
+        raise fail(str(exc)) from None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..common import kernel_image, keys
 from ..common.bundle import Bundle, BundleError, build_app
@@ -29,6 +30,7 @@ from ..device.provisioning import create_device, development_platform
 from ..device.staging import KIND_APP, KIND_KERNEL, Staging, StagingError
 from ..device.state import DeviceState, StateError
 from ..kernel.storage import KernelStorage
+from . import params
 from .output import TRACE_SOURCES, Printer, err, fail, out, print_json
 
 app = typer.Typer(help="Virtual STM32U585 devices: create, run, inspect.", no_args_is_help=True)
@@ -36,56 +38,34 @@ app = typer.Typer(help="Virtual STM32U585 devices: create, run, inspect.", no_ar
 EXIT_OK, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CRASH, EXIT_NO_BOOT, EXIT_POWER_CUT = 0, 2, 3, 4, 5, 6
 
 
-def parse_trace(text: str | None) -> set[str]:
-    if not text:
-        return set()
-    chosen = {part.strip() for part in text.split(",") if part.strip()}
-    unknown = chosen - set(TRACE_SOURCES)
-    if unknown:
-        raise fail(f"unknown --trace source {', '.join(sorted(unknown))}; "
-                   f"choose from {', '.join(TRACE_SOURCES)}.")
-    return chosen
-
-
-def _chip_uid(text: str | None) -> bytes | None:
-    if text is None:
-        return None
-    try:
-        uid = bytes.fromhex(text)
-    except ValueError:
-        raise fail("--chip-uid must be hexadecimal (12 bytes, 24 hex digits).") from None
-    if len(uid) != 12:
-        raise fail(f"--chip-uid must be 12 bytes (24 hex digits), not {len(uid)}.")
-    return uid
-
-
 @app.command("create")
 def create(
-    directory: Path = typer.Argument(..., metavar="DIR", help="New folder for the device."),
-    platform_dir: Path | None = typer.Option(None, "--platform", metavar="PDIR", help="Platform folder."),
-    server: str | None = typer.Option(None, "--server", metavar="URL",
-                                      help="Register with this service instead (credentials from "
-                                           "MICROVISOR_ACCOUNT_SID/AUTH_TOKEN or `microvisor login`)."),
-    chip_uid: str | None = typer.Option(None, "--chip-uid", metavar="HEX", help="12-byte chip UID."),
-    customer_key: list[Path] = typer.Option(
-        [], "--customer-key", metavar="PUB",
+    directory: Path = params.argument(params.NEW_FOLDER, metavar="DIR", help="New folder for the device."),
+    platform_dir: Path | None = params.option(None, "--platform", type=params.FOLDER, metavar="PDIR",
+                                              help="Platform folder."),
+    server: str | None = params.option(None, "--server", type=params.SERVICE_URL,
+                                       help="Register with this service instead (credentials from "
+                                            "MICROVISOR_ACCOUNT_SID/AUTH_TOKEN or `microvisor login`)."),
+    chip_uid: bytes | None = params.option(None, "--chip-uid", type=params.HexBytes(12),
+                                           help="The chip's unique ID."),
+    customer_key: list[Path] = params.option(
+        [], "--customer-key", type=params.INPUT_FILE, metavar="PUB",
         help="Require applications to be signed by this key too (repeatable)."),
 ) -> None:
     """Make a ready development device: OTP programmed (root-key hash, TrustZone on, debug
     locked), the platform's signed kernel installed, a device key and a certificate from the
     platform CA with CN = the device SID. With --server the service registers the device: its
     certificate, kernel and broker address come from there, and `device run` connects."""
-    uid = _chip_uid(chip_uid)
     if (platform_dir is None) == (server is None):
         raise fail("give exactly one of --platform PDIR and --server URL.")
     if server is not None:
-        sid = _register(directory, server, uid, customer_key)
+        sid = _register(directory, server, chip_uid, customer_key)
         out.print(f"device {sid} registered with {server} and created in {directory}")
         return
     try:
         platform = Platform(platform_dir)
         customers = [keys.load_public(path) for path in customer_key]
-        sid = create_device(directory, platform, kernel_image.build(platform), chip_uid=uid,
+        sid = create_device(directory, platform, kernel_image.build(platform), chip_uid=chip_uid,
                             customer_keys=customers)
     except (PlatformError, keys.KeyFileError, StateError, OSError) as exc:
         raise fail(str(exc)) from None
@@ -184,24 +164,25 @@ def _throwaway_device(app_path: Path) -> Iterator[Path]:
 
 @app.command("run")
 def run(
-    target: Path = typer.Argument(..., metavar="DIR|FIRMWARE|BUNDLE",
-                                  help="A device folder, or an application (ELF, binary or bundle) to run "
-                                       "on a throw-away development device."),
-    app_bundle: Path | None = typer.Option(None, "--app", metavar="BUNDLE",
-                                           help="Co-sign with the device's platform; stage as an update."),
-    kernel_bundle: Path | None = typer.Option(None, "--kernel", metavar="KERNEL.zip",
-                                              help="Stage a kernel update."),
-    gdb: int | None = typer.Option(None, "--gdb", metavar="PORT",
-                                   help="Serve the GDB remote protocol on 127.0.0.1:PORT; the CPU waits, "
-                                        "halted at reset, for the debugger."),
-    timeout: float | None = typer.Option(None, "--timeout",
-                                         help="Stop after this many seconds of virtual time (exit 3)."),
-    until: str | None = typer.Option(None, "--until",
-                                     help="Stop with exit 0 when the application's output contains TEXT."),
-    trace: str | None = typer.Option(None, "--trace",
-                                     help="Also show device events: a comma list of gpio, uart, irq."),
-    power_cut_after_writes: int | None = typer.Option(None, "--power-cut-after-writes", min=1, metavar="N",
-                                                      help="Lose power after the Nth flash write (exit 6)."),
+    target: Path = params.argument(params.EXISTING, metavar="DIR|FIRMWARE|BUNDLE",
+                                   help="A device folder, or an application (ELF, binary or bundle) to run "
+                                        "on a throw-away development device."),
+    app_bundle: Path | None = params.option(None, "--app", type=params.INPUT_FILE, metavar="BUNDLE",
+                                            help="Co-sign with the device's platform; stage as an update."),
+    kernel_bundle: Path | None = params.option(None, "--kernel", type=params.INPUT_FILE, metavar="KERNEL.zip",
+                                               help="Stage a kernel update."),
+    gdb: int | None = params.option(None, "--gdb", type=params.port(zero_picks=True), metavar="PORT",
+                                    help="Serve the GDB remote protocol on 127.0.0.1:PORT; the CPU waits, "
+                                         "halted at reset, for the debugger."),
+    timeout: float | None = params.option(None, "--timeout", type=params.Seconds(positive=True),
+                                          help="Stop with exit 3 after this many seconds of virtual time."),
+    until: str | None = params.option(None, "--until", type=params.TEXT,
+                                      help="Stop with exit 0 when the application's output contains TEXT."),
+    trace: set[str] | None = params.option(None, "--trace", type=params.ChoiceList(TRACE_SOURCES),
+                                           help="Also show device events."),
+    power_cut_after_writes: int | None = params.option(
+        None, "--power-cut-after-writes", type=params.Integer(1, params.UINT32_MAX), metavar="N",
+        help="Lose power, exit 6, after the Nth flash write."),
     keep_running: bool = typer.Option(False, "--keep-running",
                                       help="After a crash, let the kernel restart the application as the "
                                            "crash policy says, instead of stopping with exit 4."),
@@ -216,11 +197,7 @@ def run(
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    sources = parse_trace(trace)
-    if timeout is not None and timeout <= 0:
-        raise fail("--timeout must be a positive number of seconds.")
-    if not target.exists():
-        raise fail(f"{target} does not exist.")
+    sources = trace or set()
     with contextlib.ExitStack() as stack:
         directory = target
         if not target.is_dir():
@@ -267,7 +244,7 @@ def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None
         err.print(f"power lost: {exc}")
         return EXIT_POWER_CUT, 0.0
     except BootError as exc:
-        err.print(f"[red]no boot:[/red] {exc}")
+        err.print(Text.assemble(("no boot:", "red"), f" {exc}"))
         return EXIT_NO_BOOT, 0.0
     except (StagingError, FlashError) as exc:
         raise fail(str(exc)) from None
@@ -350,7 +327,7 @@ def inspect_device(state: DeviceState) -> dict:
 
 @app.command("inspect")
 def inspect(
-    directory: Path = typer.Argument(..., metavar="DIR", help="Device folder."),
+    directory: Path = params.argument(params.FOLDER, metavar="DIR", help="Device folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a device: kernel version, application manifest hash, last wake reason, pending crash
@@ -382,5 +359,5 @@ def inspect(
         ("OTP", ", ".join(f"{k}={v}" for k, v in info["otp"].items())),
     ]
     for name, value in rows:
-        table.add_row(f"[bold]{name}[/bold]", value)
+        table.add_row(Text(name, style="bold"), value)
     out.print(table)

@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 
 from ..common import kernel_image
+from ..common.manifest_schema import KernelMeta
 from ..common.platform import Platform, PlatformError
+from . import params
 from .output import fail, out
 
 app = typer.Typer(help="The microvisor kernel image.", no_args_is_help=True)
@@ -15,12 +17,18 @@ app = typer.Typer(help="The microvisor kernel image.", no_args_is_help=True)
 
 @app.command("build")
 def build(
-    platform_dir: Path = typer.Option(..., "--platform", metavar="DIR", help="Platform folder."),
-    output: Path = typer.Option(..., "-o", "--output", metavar="KERNEL.zip", help="Bundle to write."),
-    version_number: int = typer.Option(kernel_image.VERSION_NUMBER, "--version-number", min=1),
-    version_string: str = typer.Option(kernel_image.VERSION_STRING, "--version-string"),
-    ratchet: int = typer.Option(kernel_image.SECURITY_RATCHET, "--ratchet", min=0,
-                                help="Security ratchet: devices refuse kernels below the highest seen."),
+    platform_dir: Path = params.option(..., "--platform", type=params.FOLDER, metavar="DIR",
+                                       help="Platform folder."),
+    output: Path = params.option(..., "-o", "--output", type=params.OUTPUT_FILE, metavar="KERNEL.zip",
+                                 help="Bundle to write."),
+    version_number: int = params.option(kernel_image.VERSION_NUMBER, "--version-number",
+                                        type=params.manifest_integer(KernelMeta, "version_number", minimum=1),
+                                        help="The kernel's version number."),
+    version_string: str = params.option(kernel_image.VERSION_STRING, "--version-string", type=params.TEXT,
+                                        help="The kernel's version as people read it."),
+    ratchet: int = params.option(kernel_image.SECURITY_RATCHET, "--ratchet",
+                                 type=params.manifest_integer(KernelMeta, "version_security_ratchet"),
+                                 help="Security ratchet: devices refuse kernels below the highest seen."),
 ) -> None:
     """Pack the kernel package into a KernelManifest bundle signed with the platform's kernel key."""
     try:

@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from ..common import keys
+from ..common.api_client import api_path
+from . import params
 from .credentials import client
 from .output import fail, out, print_json
 from .service_cmds import JSON, _call, _table
@@ -16,13 +18,11 @@ app = typer.Typer(help="Signing keys (NIST P-256).", no_args_is_help=True)
 
 
 @app.command("generate")
-def generate(out_path: Path = typer.Argument(..., metavar="OUT.pem",
-                                             help="Private key file to write (owner-only).")) -> None:
+def generate(out_path: Path = params.argument(params.OUTPUT_FILE, metavar="OUT.pem",
+                                              help="Private key file to write (owner-only).")) -> None:
     """Write a new P-256 key: OUT.pem (private, mode 0600) and OUT.pub.pem (public)."""
     if out_path.suffix != ".pem":
         raise fail(f"{out_path}: the key file name must end in .pem")
-    if not out_path.parent.is_dir():
-        raise fail(f"folder {out_path.parent} does not exist")
     key = keys.generate()
     try:
         private, public = keys.save_pair(out_path, key)
@@ -38,9 +38,10 @@ KEY_COLUMNS = [("sid", "sid"), ("signer id", "signer_id"), ("name", "friendly_na
 
 @app.command("register")
 def register(
-    public_path: Path = typer.Argument(..., metavar="PUB.pem",
-                                       help="Public key (or its private key: only the public half is sent)."),
-    name: str | None = typer.Option(None, "--name", help="A friendly name for the key."),
+    public_path: Path = params.argument(
+        params.INPUT_FILE, metavar="PUB.pem",
+        help="Public key (or its private key: only the public half is sent)."),
+    name: str | None = params.option(None, "--name", type=params.TEXT, help="A friendly name for the key."),
     as_json: bool = JSON,
 ) -> None:
     """Register a public key with the service: the account's bundles signed by it are accepted."""
@@ -66,8 +67,8 @@ def registered(as_json: bool = JSON) -> None:
 
 
 @app.command("unregister")
-def unregister(sid: str = typer.Argument(..., metavar="SID", help="The key's SID (SK…).")) -> None:
+def unregister(sid: str = params.argument(params.NAME, metavar="SID", help="The key's SID (SK…).")) -> None:
     """Unregister a key: later uploads signed by it are refused (apps already uploaded stay)."""
     with client() as api:
-        _call(api.delete, f"/v1/SigningKeys/{sid}")
+        _call(api.delete, api_path("v1", "SigningKeys", sid))
     out.print(f"key {sid} unregistered")

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..device.bus import DeviceEvent
 from ..device.clock import NS_PER_S
@@ -15,14 +16,42 @@ from ..device.clock import NS_PER_S
 TRACE_SOURCES = ("gpio", "uart", "irq")
 EXIT_USAGE = 2
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# No markup: what the consoles print holds paths, names and messages the user or the service chose, and
+# "[/x]" in one must be shown as it is, not read as a style (which raised MarkupError). Styles are given
+# as rich Text instead.
+err = Console(stderr=True, highlight=False, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+
+
+def sentence(message: str) -> str:
+    """The message as one sentence: on one line, ending with a full stop."""
+    text = " ".join(message.split())
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print one clear sentence on stderr; raise the returned Exit."""
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    err.print(Text.assemble(("error:", "red"), " ", sentence(message)), soft_wrap=True)
     return typer.Exit(code)
+
+
+class Cli(typer.Typer):
+    """The root command. Typer's own usage errors (an unknown option, a value its type refuses) are
+    shown like every other error: one sentence on stderr, exit 2; no answer to a prompt, exit 1."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if "standalone_mode" in kwargs:
+            return super().__call__(*args, **kwargs)
+        try:
+            result = super().__call__(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                fail(exc.format_message())
+            raise SystemExit(getattr(exc, "exit_code", EXIT_USAGE)) from None
+        except typer.Abort:
+            fail("aborted.", 1)
+            raise SystemExit(1) from None
+        raise SystemExit(result if isinstance(result, int) else 0)
 
 
 def print_json(value: Any) -> None:

@@ -8,6 +8,7 @@ import typer
 
 from ..common import keys
 from ..common.platform import Platform, PlatformError
+from . import params
 from .output import fail, out
 
 app = typer.Typer(help="The platform: root, kernel- and app-signing keys and a device CA.",
@@ -15,7 +16,8 @@ app = typer.Typer(help="The platform: root, kernel- and app-signing keys and a d
 
 
 @app.command("init")
-def init(directory: Path = typer.Argument(..., metavar="DIR", help="New folder for the platform.")) -> None:
+def init(directory: Path = params.argument(params.NEW_FOLDER, metavar="DIR",
+                                           help="New folder for the platform.")) -> None:
     """Create DIR (mode 0700) with the root, kernel-signing and app-signing keys and a CA.
 
     The root key's hash goes into each device's OTP; the kernel key signs kernels, the app key

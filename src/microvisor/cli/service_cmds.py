@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from ..common.api_client import ApiClient, ApiError
+from ..common.api_client import ApiClient, ApiError, api_path
+from . import params
 from .credentials import client, save_profile
 from .output import err, fail, out, print_json
 
@@ -41,14 +42,20 @@ def _cell(row: dict, key: str) -> str:
 
 # --- login ----------------------------------------------------------------------------------------
 def login(
-    url: str = typer.Option(..., "--url", prompt=True, help="The service, e.g. http://127.0.0.1:8080"),
-    account_sid: str = typer.Option(..., "--account-sid", prompt=True),
-    auth_token: str = typer.Option(..., "--auth-token", prompt=True, hide_input=True),
+    url: str = params.option(..., "--url", type=params.SERVICE_URL, prompt=True,
+                             help="The service, e.g. http://127.0.0.1:8080"),
+    account_sid: str = params.option(..., "--account-sid", type=params.ACCOUNT_SID, prompt=True,
+                                     help="The account."),
+    auth_token: str = params.option(..., "--auth-token", type=params.AUTH_TOKEN, prompt=True, hide_input=True,
+                                    metavar="TOKEN", help="The account's auth token."),
 ) -> None:
     """Check the credentials against the service and save them as your profile (owner-only file)."""
     with ApiClient(url, account_sid, auth_token) as api:
         _call(api.get, "/v1/Devices", PageSize=1)
-    saved = save_profile(url, account_sid, auth_token)
+    try:
+        saved = save_profile(url, account_sid, auth_token)
+    except OSError as exc:
+        raise fail(f"cannot save the profile: {exc.strerror or exc}") from None
     out.print(f"logged in to {url} as {account_sid}; profile saved in {saved}")
 
 
@@ -57,10 +64,13 @@ APP_COLUMNS = [("sid", "sid"), ("unique name", "unique_name"), ("hash", "hash"),
 
 
 def apps_create(
-    bundle: Path = typer.Argument(..., metavar="BUNDLE.zip", help="A bundle made by `apps bundle`."),
-    unique_name: str | None = typer.Option(None, "--unique-name"),
-    bundle_out: Path | None = typer.Option(None, "--bundle-out", metavar="SIGNED.zip",
-                                           help="Also save the bundle as the service co-signed it."),
+    bundle: Path = params.argument(params.INPUT_FILE, metavar="BUNDLE.zip",
+                                   help="A bundle made by `apps bundle`."),
+    unique_name: str | None = params.option(None, "--unique-name", type=params.NAME,
+                                            help="A name for the app."),
+    bundle_out: Path | None = params.option(None, "--bundle-out", type=params.OUTPUT_FILE,
+                                            metavar="SIGNED.zip",
+                                            help="Also save the bundle as the service co-signed it."),
     as_json: bool = JSON,
 ) -> None:
     """Upload a bundle: the service verifies it, co-signs its manifest and keeps its layers."""
@@ -76,8 +86,11 @@ def apps_create(
                         {"UniqueName": unique_name} if unique_name else {},
                         lambda n: progress.advance(task, n))
         if bundle_out is not None:
-            signed = _call(api.request, "GET", f"/v1/Apps/{app['sid']}/Bundle").content
-            bundle_out.write_bytes(signed)
+            signed = _call(api.request, "GET", api_path("v1", "Apps", app["sid"], "Bundle")).content
+            try:
+                bundle_out.write_bytes(signed)
+            except OSError as exc:
+                raise fail(f"cannot write {bundle_out}: {exc.strerror or exc}", 1) from None
     if as_json:
         print_json(app)
     else:
@@ -92,22 +105,25 @@ def apps_list(as_json: bool = JSON) -> None:
     print_json(rows) if as_json else _table(rows, APP_COLUMNS)
 
 
-def apps_fetch(app: str = typer.Argument(..., metavar="APP", help="App SID or unique name."),
-               as_json: bool = JSON) -> None:
+APP = params.argument(params.NAME, metavar="APP", help="App SID or unique name.")
+DEVICE = params.argument(params.NAME, metavar="DEVICE", help="Device SID or unique name.")
+
+
+def apps_fetch(app: str = APP, as_json: bool = JSON) -> None:
     """Show one app and its manifest."""
     with client() as api:
-        row = _call(api.get, f"/v1/Apps/{app}")
-        manifest = _call(api.get, f"/v1/Apps/{app}/Manifest")
+        row = _call(api.get, api_path("v1", "Apps", app))
+        manifest = _call(api.get, api_path("v1", "Apps", app, "Manifest"))
     if as_json:
         print_json({**row, "manifest": manifest})
     else:
         _table([row], APP_COLUMNS)
 
 
-def apps_delete(app: str = typer.Argument(..., metavar="APP")) -> None:
+def apps_delete(app: str = APP) -> None:
     """Delete an app (refused while a device targets it)."""
     with client() as api:
-        _call(api.delete, f"/v1/Apps/{app}")
+        _call(api.delete, api_path("v1", "Apps", app))
     out.print(f"app {app} deleted")
 
 
@@ -126,25 +142,27 @@ def devices_list(as_json: bool = JSON) -> None:
 
 
 @devices.command("fetch")
-def devices_fetch(device: str = typer.Argument(..., metavar="DEVICE"), as_json: bool = JSON) -> None:
+def devices_fetch(device: str = DEVICE, as_json: bool = JSON) -> None:
     """Show one device."""
     with client() as api:
-        row = _call(api.get, f"/v1/Devices/{device}")
+        row = _call(api.get, api_path("v1", "Devices", device))
     print_json(row) if as_json else _table([row], DEVICE_COLUMNS)
 
 
 @devices.command("update")
 def devices_update(
-    device: list[str] = typer.Argument(..., metavar="DEVICE…"),
-    target_app: str | None = typer.Option(None, "--target-app", metavar="APP",
-                                          help="App SID or unique name."),
-    unique_name: str | None = typer.Option(None, "--unique-name"),
+    device: list[str] = params.argument(params.NAME, metavar="DEVICE…", help="Device SIDs or unique names."),
+    target_app: str | None = params.option(None, "--target-app", type=params.NAME, metavar="APP",
+                                           help="App SID or unique name."),
+    unique_name: str | None = params.option(None, "--unique-name", type=params.NAME,
+                                            help="A new name for the device."),
     restart_app: bool = typer.Option(False, "--restart-app", help="Restart the device's application."),
     restart_device: bool = typer.Option(False, "--restart-device", help="Restart the whole device."),
     logging: bool | None = typer.Option(None, "--logging/--no-logging", help="Enable or disable logging."),
     wait: bool = typer.Option(False, "--wait", help="With --target-app: wait, with a progress bar, until "
                                                     "every device is up-to-date or failed."),
-    wait_timeout: float = typer.Option(600, "--wait-timeout", metavar="S"),
+    wait_timeout: float = params.option(600, "--wait-timeout", type=params.Seconds(positive=False),
+                                        metavar="S", help="How long --wait waits."),
     as_json: bool = JSON,
 ) -> None:
     """Change devices: target an app, rename, toggle logging, restart the app or the device."""
@@ -158,7 +176,7 @@ def devices_update(
     if len(device) > 1 and unique_name is not None:
         raise fail("--unique-name names one device, not several.")
     with client() as api:
-        rows = [_call(api.post, f"/v1/Devices/{sid}", form) for sid in device]
+        rows = [_call(api.post, api_path("v1", "Devices", sid), form) for sid in device]
         if wait:
             rows = _wait_for_update(api, [row["sid"] for row in rows], wait_timeout, quiet=as_json)
     if as_json:
@@ -181,7 +199,7 @@ def _wait_for_update(api: ApiClient, sids: list[str], timeout: float, quiet: boo
         task = progress.add_task("update", total=len(sids))
         while True:
             for sid in sids:
-                rows[sid] = _call(api.get, f"/v1/Devices/{sid}")
+                rows[sid] = _call(api.get, api_path("v1", "Devices", sid))
             done = [s for s in sids if _update_status(rows[s]) in ("up-to-date", "error")]
             progress.update(task, completed=len(done))
             if len(done) == len(sids):
@@ -197,16 +215,17 @@ logs = typer.Typer(help="Device logs.", no_args_is_help=True)
 
 @logs.command("stream")
 def logs_stream(
-    device: str = typer.Argument(..., metavar="DEVICE"),
-    after: int | None = typer.Option(None, "--after", metavar="SEQ", help="Start after this sequence "
-                                                                          "(default: only new lines)."),
+    device: str = DEVICE,
+    after: int | None = params.option(None, "--after", type=params.Integer(0, params.INT64_MAX),
+                                      metavar="SEQ",
+                                      help="Start after this sequence (default: only new lines)."),
     as_json: bool = JSON,
 ) -> None:
     """Follow a device's log lines as they arrive (Ctrl-C to stop)."""
-    params = {} if after is None else {"After": after}
+    query = {} if after is None else {"After": after}
     with client() as api:
         try:
-            for name, data in api.events(f"/v1/Devices/{device}/Logs/Stream", **params):
+            for name, data in api.events(api_path("v1", "Devices", device, "Logs", "Stream"), **query):
                 if name != "log":
                     continue
                 if as_json:
@@ -227,17 +246,22 @@ def _variables(kind: str) -> typer.Typer:
     resource = kind.capitalize()
     key_name = kind  # the list envelope's key: configs / secrets
 
-    def base(device: str | None) -> str:
-        return f"/v1/Devices/{device}/{resource}" if device else f"/v1/{resource}"
+    def base(device: str | None, *rest: str) -> str:
+        where = ("Devices", device, resource) if device else (resource,)
+        return api_path("v1", *where, *rest)
 
-    device_option = typer.Option(None, "--device", metavar="DEVICE", help="A device instead of the account.")
+    device_option = params.option(None, "--device", type=params.NAME, metavar="DEVICE",
+                                  help="A device instead of the account.")
+    key_argument = params.argument(params.NAME, metavar="KEY", help="The variable's name.")
 
     @group.command("set")
-    def set_(key: str, value: str, device: str | None = device_option, as_json: bool = JSON) -> None:
+    def set_(key: str = key_argument,
+             value: str = params.argument(params.ANY_TEXT, metavar="VALUE", help="Its value."),
+             device: str | None = device_option, as_json: bool = JSON) -> None:
         """Create KEY, or change its value."""
         with client() as api:
             try:
-                row = api.post(f"{base(device)}/{key}", {"Value": value})
+                row = api.post(base(device, key), {"Value": value})
             except ApiError as exc:
                 if exc.status != 404:
                     raise fail(str(exc), 1) from None
@@ -254,10 +278,10 @@ def _variables(kind: str) -> typer.Typer:
         print_json(rows) if as_json else _table(rows, columns)
 
     @group.command("delete")
-    def delete(key: str, device: str | None = device_option) -> None:
+    def delete(key: str = key_argument, device: str | None = device_option) -> None:
         """Delete KEY."""
         with client() as api:
-            _call(api.delete, f"{base(device)}/{key}")
+            _call(api.delete, base(device, key))
         out.print(f"{kind[:-1]} {key} deleted")
 
     return group

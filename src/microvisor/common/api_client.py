@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -20,12 +21,20 @@ class ApiError(Exception):
         self.code = code
 
 
+def api_path(*segments: str) -> str:
+    """A REST path from its segments, each quoted: a name with '/', '?' or '#' stays one segment."""
+    return "".join("/" + quote(segment, safe="") for segment in segments)
+
+
 class ApiClient:
     """One account's view of one service."""
 
     def __init__(self, url: str, account_sid: str, auth_token: str, timeout: float = DEFAULT_TIMEOUT):
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, auth=(account_sid, auth_token), timeout=timeout)
+        try:
+            self._http = httpx.Client(base_url=self.url, auth=(account_sid, auth_token), timeout=timeout)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise ApiError(f"{url!r} is not a usable service URL ({exc})") from None
 
     def close(self) -> None:
         self._http.close()
@@ -39,19 +48,30 @@ class ApiClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ApiError(f"cannot reach the service at {self.url}: {exc}") from None
         if response.status_code >= 400:
             raise _error(response)
         return response
 
     def get(self, path: str, **params: Any) -> dict:
-        return self.request("GET", path, params=params or None).json()
+        return self._object(self.request("GET", path, params=params or None))
 
     def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> dict:
         form = None if data is None else {k: _form_value(v) for k, v in data.items() if v is not None}
         response = self.request("POST", path, data=form, **kwargs)
-        return response.json() if response.content else {}
+        return self._object(response) if response.content else {}
+
+    def _object(self, response: httpx.Response) -> dict:
+        """The JSON object a response holds; ApiError when it holds something else (not the service)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise ApiError(f"{self.url} answered {response.request.method} {response.request.url.path} "
+                           "with something other than a JSON object; is it the Microvisor service?")
+        return body
 
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
@@ -64,7 +84,7 @@ class ApiClient:
             next_url = (body.get("meta") or {}).get("next_page_url")
             if not next_url:
                 return
-            body = self.request("GET", next_url).json()
+            body = self._object(self.request("GET", next_url))
 
     def upload(self, path: str, field: str, filename: str, data: bytes, form: dict[str, str],
                progress: Callable[[int], None] | None = None) -> dict:
@@ -80,7 +100,7 @@ class ApiClient:
                     progress(len(chunk))
 
         headers = dict(request.headers)
-        return self.request("POST", path, content=chunks(), headers=headers).json()
+        return self._object(self.request("POST", path, content=chunks(), headers=headers))
 
     def events(self, path: str, **params: Any) -> Iterator[tuple[str, dict]]:
         """Server-sent events of a stream: (event name, JSON data), until the server ends it."""
@@ -93,14 +113,24 @@ class ApiClient:
                 for line in response.iter_lines():
                     if not line:
                         if data:
-                            yield name, json.loads("\n".join(data))
+                            yield name, _event_data("\n".join(data))
                         name, data = "message", []
                     elif line.startswith("event:"):
                         name = line[6:].strip()
                     elif line.startswith("data:"):
                         data.append(line[5:].strip())
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ApiError(f"the stream from {self.url} broke: {exc}") from None
+
+
+def _event_data(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ApiError("the service sent an event that is not a JSON object")
+    return value
 
 
 def _form_value(value: Any) -> str:
@@ -112,8 +142,10 @@ def _form_value(value: Any) -> str:
 def _error(response: httpx.Response) -> ApiError:
     try:
         body = response.json()
-        message = body.get("message") or response.reason_phrase
-        code = body.get("code")
     except ValueError:
+        body = None
+    if isinstance(body, dict):
+        message, code = str(body.get("message") or response.reason_phrase), body.get("code")
+    else:
         message, code = response.reason_phrase or "error", None
     return ApiError(f"{message} (HTTP {response.status_code})", response.status_code, code)

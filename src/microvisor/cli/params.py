@@ -1,0 +1,458 @@
+"""The command line's value types, each defined and checked once: numbers, ports, seconds, URLs, paths."""
+
+from __future__ import annotations
+
+import math
+import re
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from google.protobuf.descriptor import FieldDescriptor
+
+from ..common.link import LinkMessageError, parse_address
+
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+INT64_MAX = 2**63 - 1
+_PROTOBUF_MAXIMUM = {FieldDescriptor.TYPE_UINT32: UINT32_MAX, FieldDescriptor.TYPE_UINT64: UINT64_MAX}
+_SHOWN = 200  # characters of a refused value quoted in its error
+
+
+def shown(text: str) -> str:
+    """A refused value as an error quotes it: repr (control characters escaped), cut short."""
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
+
+
+class ParamType:
+    """One type of command-line value. `check(text)` returns the value or raises ValueError with one
+    sentence; called by Typer as the option's parser, that ValueError becomes a usage error (exit 2)."""
+
+    kind = "text"  # what sort of value: the fuzz test picks hostile values by it
+    metavar = "TEXT"
+
+    def __init__(self, rule: str, note: str | None = None):
+        self.rule = rule  # a noun phrase: what a valid value is
+        self.note = note  # the range or shape shown in --help
+
+    def check(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def refuse(self, text: str, reason: str | None = None) -> ValueError:
+        return ValueError(f"{shown(text)} is not {self.rule}" + (f": {reason}." if reason else "."))
+
+    def describe(self, help_text: str) -> str:
+        """The option's help with this type's range or shape."""
+        if not self.note:
+            return help_text
+        if not help_text:
+            return f"{self.note[0].upper()}{self.note[1:]}."
+        return f"{help_text.rstrip('.')} ({self.note})."
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or not isinstance(value, str | int | float | Path):
+            return value  # a default that is not text (None, a list)
+        try:
+            return self.check(str(value))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+
+def option(default: Any, *names: str, type: ParamType, help: str = "", metavar: str | None = None,
+           **extra: Any) -> Any:
+    """A Typer option whose value is checked by `type`, with the type's range in its help."""
+    return typer.Option(default, *names, parser=type, metavar=metavar or type.metavar,
+                        help=type.describe(help), **extra)
+
+
+def argument(type: ParamType, *, metavar: str | None = None, help: str = "") -> Any:
+    """A required Typer argument whose value is checked by `type`."""
+    return typer.Argument(..., parser=type, metavar=metavar or type.metavar, help=type.describe(help))
+
+
+# --- numbers ----------------------------------------------------------------------------------------
+class Integer(ParamType):
+    """A whole number in [minimum, maximum], written in decimal digits; optionally a multiple of a step."""
+
+    kind = "integer"
+    metavar = "N"
+
+    def __init__(self, minimum: int, maximum: int, *, step: int = 1, meaning: str = "a whole number",
+                 extra: str | None = None):
+        self.minimum, self.maximum, self.step = minimum, maximum, step
+        note = f"{minimum} to {maximum}" + (f", a multiple of {step}" if step > 1 else "")
+        note += f"; {extra}" if extra else ""
+        super().__init__(f"{meaning} ({note})", note)
+
+    def check(self, text: str) -> int:
+        if not re.fullmatch(r"-?[0-9]{1,40}", text):
+            raise self.refuse(text)
+        number = int(text)
+        if not self.minimum <= number <= self.maximum or number % self.step:
+            raise self.refuse(text)
+        return number
+
+
+def manifest_integer(message: Any, field: str, *, minimum: int = 0, maximum: int | None = None) -> Integer:
+    """The range of a manifest field (dotted path in a protobuf message class), from its wire type."""
+    descriptor = message.DESCRIPTOR
+    *parents, leaf = field.split(".")
+    for name in parents:
+        descriptor = descriptor.fields_by_name[name].message_type
+    widest = _PROTOBUF_MAXIMUM[descriptor.fields_by_name[leaf].type]
+    return Integer(minimum, widest if maximum is None else min(maximum, widest))
+
+
+def port(*, zero_picks: bool) -> Integer:
+    """A TCP port; with zero_picks, 0 asks for any free one."""
+    if zero_picks:
+        return Integer(0, 65535, meaning="a TCP port", extra="0 picks a free one")
+    return Integer(1, 65535, meaning="a TCP port")
+
+
+class Seconds(ParamType):
+    """A finite number of seconds, 0 or more (or more than 0)."""
+
+    kind = "seconds"
+    metavar = "SECONDS"
+
+    def __init__(self, *, positive: bool):
+        self.positive = positive
+        bound = "more than 0" if positive else "0 or more"
+        super().__init__(f"a finite number of seconds, {bound}", f"seconds, {bound}")
+
+    def check(self, text: str) -> float:
+        if not re.fullmatch(r"[0-9]*\.?[0-9]+([eE][-+]?[0-9]{1,4})?|[0-9]+\.", text):  # no sign, nan, inf
+            raise self.refuse(text)
+        value = float(text)
+        if not math.isfinite(value) or (self.positive and value == 0):
+            raise self.refuse(text)
+        return value
+
+
+# --- text -------------------------------------------------------------------------------------------
+class Text(ParamType):
+    """Non-empty text that can be shown and sent: valid UTF-8; by default one printable line."""
+
+    def __init__(self, rule: str = "printable text", *, one_line: bool = True,
+                 ascii_only: bool = False, forbidden: str = ""):
+        self.one_line, self.ascii_only, self.forbidden = one_line, ascii_only, forbidden
+        super().__init__(rule)
+
+    def check(self, text: str) -> str:
+        if not text:
+            raise ValueError("it must not be empty.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.refuse(text, "it is not valid UTF-8") from None
+        if self.ascii_only and not text.isascii():
+            raise self.refuse(text, "it is not ASCII")
+        if self.one_line and not text.isprintable():
+            raise self.refuse(text, "it holds control characters")
+        if "\0" in text or any(c in text for c in self.forbidden):
+            raise self.refuse(text)
+        return text
+
+
+class Name(Text):
+    """A name or SID that becomes one segment of a REST path."""
+
+    kind = "name"
+    metavar = "NAME"
+
+    def __init__(self) -> None:
+        super().__init__("a name or SID (printable text without '/')", forbidden="/")
+
+    def check(self, text: str) -> str:
+        if text in (".", ".."):
+            raise self.refuse(text)
+        return super().check(text)
+
+
+class Pattern(ParamType):
+    """Text matching a regular expression (ASCII only)."""
+
+    kind = "pattern"
+
+    def __init__(self, expression: str, what: str, shape: str, metavar: str = "TEXT"):
+        self.expression = re.compile(expression, re.ASCII)
+        self.metavar = metavar
+        super().__init__(f"{what} ({shape})", shape)
+
+    def check(self, text: str) -> str:
+        if not self.expression.fullmatch(text):
+            raise self.refuse(text)
+        return text
+
+
+class HexBytes(ParamType):
+    """Exactly `size` bytes written as hexadecimal digits."""
+
+    kind = "hex"
+    metavar = "HEX"
+
+    def __init__(self, size: int):
+        self.size = size
+        super().__init__(f"{size} bytes in hexadecimal ({2 * size} hex digits)",
+                         f"{size} bytes, {2 * size} hex digits")
+
+    def check(self, text: str) -> bytes:
+        if not re.fullmatch(r"[0-9a-fA-F]*", text) or len(text) != 2 * self.size:
+            raise self.refuse(text)
+        return bytes.fromhex(text)
+
+
+class Choice(ParamType):
+    """One of a few words."""
+
+    kind = "choice"
+
+    def __init__(self, choices: Iterable[str]):
+        self.choices = tuple(choices)
+        self.metavar = "|".join(self.choices)
+        super().__init__(f"one of {', '.join(self.choices)}", f"one of {', '.join(self.choices)}")
+
+    def check(self, text: str) -> str:
+        if text not in self.choices:
+            raise self.refuse(text)
+        return text
+
+
+class ChoiceList(Choice):
+    """A comma-separated list of some of a few words; returns the set."""
+
+    def __init__(self, choices: Iterable[str]):
+        super().__init__(choices)
+        self.metavar = ",".join(self.choices)
+        self.rule = f"a comma list of {', '.join(self.choices)}"
+        self.note = self.rule
+
+    def check(self, text: str) -> set[str]:  # type: ignore[override]
+        chosen = {part.strip() for part in text.split(",")}
+        unknown = sorted(chosen - set(self.choices))
+        if unknown:
+            listed = ", ".join(map(shown, unknown))
+            raise ValueError(f"unknown {listed}; choose from {', '.join(self.choices)}.")
+        return chosen
+
+
+# --- network ----------------------------------------------------------------------------------------
+def _host_and_port(text: str) -> tuple[str, int]:
+    """parse_address's one rule for "host[:port]", as ValueError."""
+    try:
+        return parse_address(text)
+    except LinkMessageError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class Host(ParamType):
+    """A host name or IP address, without a port."""
+
+    kind = "host"
+    metavar = "HOST"
+
+    def __init__(self) -> None:
+        super().__init__("a host name or IP address")
+
+    def check(self, text: str) -> str:
+        try:
+            host, _ = _host_and_port(text)
+        except ValueError:
+            raise self.refuse(text) from None
+        if host != text.strip("[]"):
+            raise self.refuse(text, "give no port")
+        return host
+
+
+class Address(ParamType):
+    """A broker address "host:port" (port 8883 when left out, mqtts:// allowed); returns it as host:port,
+    an IPv6 host in []."""
+
+    kind = "address"
+    metavar = "HOST:PORT"
+
+    def __init__(self) -> None:
+        super().__init__("a broker address (host:port, an IPv6 host in [])", "host:port, an IPv6 host in []")
+
+    def check(self, text: str) -> str:
+        try:
+            host, number = _host_and_port(text)
+        except ValueError:
+            raise self.refuse(text) from None
+        return f"[{host}]:{number}" if ":" in host else f"{host}:{number}"
+
+
+class ServiceUrl(ParamType):
+    """The service's base URL: http:// or https://, a host, an optional port 1-65535 and path."""
+
+    kind = "url"
+    metavar = "URL"
+
+    def __init__(self) -> None:
+        super().__init__("a service URL", "http:// or https://, host, optional port and path")
+
+    def check(self, text: str) -> str:
+        if not text.isascii() or not text.isprintable() or " " in text:
+            raise self.refuse(text, "it holds spaces, control or non-ASCII characters")
+        try:
+            parts = urlsplit(text)
+            number = parts.port
+        except ValueError as exc:
+            raise self.refuse(text, str(exc).rstrip(".")) from None
+        if parts.scheme not in ("http", "https"):
+            raise self.refuse(text, "it must start with http:// or https://")
+        if not parts.hostname:
+            raise self.refuse(text, "it names no host")
+        if parts.username is not None or parts.password is not None:
+            raise self.refuse(text, "credentials do not belong in it")
+        if parts.query or parts.fragment or "?" in text or "#" in text:
+            raise self.refuse(text, "it must have no query or fragment")
+        if number == 0:
+            raise self.refuse(text, "port 0 is not a port to connect to")
+        try:
+            _host_and_port(f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname)
+        except ValueError:
+            raise self.refuse(text, f"{parts.hostname!r} is not a host name") from None
+        try:
+            httpx.URL(text)  # the client's own reading of it must agree
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise self.refuse(text, str(exc).rstrip(".")) from None
+        return text.rstrip("/")
+
+
+# --- paths ------------------------------------------------------------------------------------------
+class PathType(ParamType):
+    """A file-system path; never empty."""
+
+    kind = "path"
+    metavar = "PATH"
+
+    def check(self, text: str) -> Path:
+        if not text:
+            raise ValueError("a path must not be empty.")
+        if "\0" in text:
+            raise self.refuse(text)
+        return Path(text)
+
+    @staticmethod
+    def _mode(path: Path) -> int | None:
+        try:
+            return path.stat().st_mode
+        except OSError:
+            return None
+
+
+class InputFile(PathType):
+    """A regular file that exists (not a folder, a device or a pipe)."""
+
+    kind = "file"
+    metavar = "FILE"
+
+    def __init__(self) -> None:
+        super().__init__("a file to read")
+
+    def check(self, text: str) -> Path:
+        path = super().check(text)
+        mode = self._mode(path)
+        if mode is None:
+            raise ValueError(f"{shown(text)} does not exist.")
+        if stat.S_ISDIR(mode):
+            raise ValueError(f"{shown(text)} is a folder, not a file.")
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{shown(text)} is not a regular file.")
+        return path
+
+
+class OutputFile(PathType):
+    """A file to write, in a folder that exists; not a folder itself."""
+
+    kind = "output"
+    metavar = "FILE"
+
+    def __init__(self) -> None:
+        super().__init__("a file to write")
+
+    def check(self, text: str) -> Path:
+        path = super().check(text)
+        mode = self._mode(path)
+        if mode is not None and not stat.S_ISREG(mode):
+            raise ValueError(f"{shown(text)} exists and is not a file.")
+        parent = self._mode(path.parent)
+        if parent is None or not stat.S_ISDIR(parent):
+            raise ValueError(f"the folder of {shown(text)} does not exist.")
+        return path
+
+
+class Folder(PathType):
+    """A folder that exists."""
+
+    kind = "folder"
+    metavar = "DIR"
+
+    def __init__(self) -> None:
+        super().__init__("a folder")
+
+    def check(self, text: str) -> Path:
+        path = super().check(text)
+        mode = self._mode(path)
+        if mode is None:
+            raise ValueError(f"{shown(text)} does not exist.")
+        if not stat.S_ISDIR(mode):
+            raise ValueError(f"{shown(text)} is not a folder.")
+        return path
+
+
+class NewFolder(PathType):
+    """A folder to make (or to use, when it exists); its nearest existing parent must be a folder."""
+
+    kind = "new-folder"
+    metavar = "DIR"
+
+    def __init__(self) -> None:
+        super().__init__("a folder")
+
+    def check(self, text: str) -> Path:
+        path = super().check(text)
+        for ancestor in (path, *path.absolute().parents):
+            mode = self._mode(ancestor)
+            if mode is not None:
+                if not stat.S_ISDIR(mode):
+                    raise ValueError(f"{shown(text)} cannot be a folder: {shown(str(ancestor))} is a file.")
+                break
+        return path
+
+
+class ExistingPath(PathType):
+    """A file or a folder that exists."""
+
+    kind = "existing"
+
+    def __init__(self) -> None:
+        super().__init__("a file or folder")
+
+    def check(self, text: str) -> Path:
+        path = super().check(text)
+        mode = self._mode(path)
+        if mode is None:
+            raise ValueError(f"{shown(text)} does not exist.")
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise ValueError(f"{shown(text)} is neither a file nor a folder.")
+        return path
+
+
+# --- the types the commands share -------------------------------------------------------------------
+TEXT = Text()
+ANY_TEXT = Text("UTF-8 text", one_line=False)  # values of configs and secrets: may span lines
+NAME = Name()
+ACCOUNT_SID = Pattern(r"AC[0-9a-f]{32}", "an account SID", "AC and 32 hex digits", "SID")
+AUTH_TOKEN = Text("an auth token (printable ASCII)", ascii_only=True)
+SERVICE_URL = ServiceUrl()
+ADDRESS = Address()
+HOST = Host()
+INPUT_FILE, OUTPUT_FILE, FOLDER, NEW_FOLDER, EXISTING = (InputFile(), OutputFile(), Folder(), NewFolder(),
+                                                         ExistingPath())
