@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from . import errors
+from .body_limit import BodyLimit
 from .routes import apps, configs, device_activity, devices, secrets, signing_keys
 from .service import Service
 
@@ -28,6 +29,7 @@ def _version() -> str:
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Microvisor", version=_version(), description=DESCRIPTION)
     app.state.service = service
+    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     errors.install(app)
     for module in (configs, secrets, apps, signing_keys, devices, device_activity):
         app.include_router(module.router)

@@ -17,8 +17,6 @@ from ..common import keys
 from ..common.bundle import Bundle, BundleError, app_image_spans
 from .errors import InvalidRequest
 
-MAX_BUNDLE_SIZE = 8 * 1024 * 1024
-
 
 @dataclass
 class AcceptedApp:
@@ -27,9 +25,8 @@ class AcceptedApp:
 
 
 def read_bundle(data: bytes) -> Bundle:
-    """A bundle whose manifest and layers are sound, or InvalidRequest saying why not."""
-    if len(data) > MAX_BUNDLE_SIZE:
-        raise InvalidRequest(f"The bundle is {len(data)} bytes; the limit is {MAX_BUNDLE_SIZE}.")
+    """A bundle whose manifest and layers are sound (read within the bundle limits of common/bundle.py),
+    or InvalidRequest saying why not."""
     try:
         bundle = Bundle.from_bytes(data)
         app_image_spans(bundle)

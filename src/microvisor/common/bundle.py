@@ -12,6 +12,7 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 
 from . import keys
+from .archive import ArchiveError, ZipLimits, read_zip
 from .manifest_schema import AppBody, KernelBody, NewKeys, NewKeysBody, OpaqueManifest
 
 MANIFEST_ENTRY = "manifest"
@@ -20,6 +21,11 @@ MANIFEST_SIGNING_PREFIX = b"twlo-mv-manifest-v1\0"
 NEW_KEYS_SIGNING_PREFIX = b"twlo-mv-newkeys-v1\0"
 APP_FLASH_REGION_SIZE = 0x100000  # the application's internal flash, as the official tool targets it
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# What a bundle may hold: layers for at most the 1 MiB of application flash (or a kernel), a manifest
+# and a few small records; anything beyond is refused before it is inflated.
+MAX_BUNDLE_FILE = 8 * 1024 * 1024  # bytes of ZIP
+MAX_UPLOAD = MAX_BUNDLE_FILE + 64 * 1024  # a bundle and the multipart form around it (the service's default)
+BUNDLE_LIMITS = ZipLimits(max_entries=256, max_entry_size=2 * 1024 * 1024, max_total_size=4 * 1024 * 1024)
 
 
 class BundleError(Exception):
@@ -41,12 +47,14 @@ class Bundle:
     # --- reading and writing ------------------------------------------------------------------
     @classmethod
     def from_bytes(cls, data: bytes) -> Bundle:
+        """A bundle from a ZIP archive, read within BUNDLE_LIMITS; BundleError says what is wrong."""
+        if len(data) > MAX_BUNDLE_FILE:
+            raise BundleError(f"not a bundle: {len(data)} bytes is more than the {MAX_BUNDLE_FILE} a bundle "
+                              "may have")
         try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-            entries = {info.filename: archive.read(info) for info in archive.infolist()
-                       if not info.is_dir()}
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-            raise BundleError(f"not a bundle: the ZIP archive cannot be read ({exc})") from None
+            entries = read_zip(data, BUNDLE_LIMITS)
+        except ArchiveError as exc:
+            raise BundleError(f"not a bundle: {exc}") from None
         if MANIFEST_ENTRY not in entries:
             raise BundleError("not a bundle: it has no 'manifest' entry")
         try:
@@ -60,7 +68,8 @@ class Bundle:
     @classmethod
     def read(cls, path: Path) -> Bundle:
         try:
-            data = Path(path).read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_BUNDLE_FILE + 1)
         except OSError as exc:
             raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
         return cls.from_bytes(data)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
-import io
 import sys
-import zipfile
 from types import ModuleType
 
+from ..common.archive import ArchiveError, ZipLimits, read_zip
+
 PACKAGE_PREFIX = "microvisor.loaded_kernel_"
+KERNEL_LIMITS = ZipLimits(max_entries=512, max_entry_size=1024 * 1024, max_total_size=8 * 1024 * 1024,
+                          folders=True)
 
 
 class KernelLoadError(Exception):
@@ -62,9 +64,8 @@ def load_kernel(layer: bytes, digest: str) -> ModuleType:
     if package in sys.modules:
         return sys.modules[package]
     try:
-        with zipfile.ZipFile(io.BytesIO(layer)) as archive:
-            files = {info.filename: archive.read(info) for info in archive.infolist()}
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        files = read_zip(layer, KERNEL_LIMITS)
+    except ArchiveError as exc:
         raise KernelLoadError(f"the kernel layer is not a ZIP of modules ({exc})") from None
     if "__init__.py" not in files:
         raise KernelLoadError("the kernel layer has no __init__.py")

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 
-from .. import paging, resources, schemas
+from .. import paging, params, resources, schemas
 from ..auth import CurrentCaller
-from ..intake import MAX_BUNDLE_SIZE, accept_bundle, read_bundle, signer_ids
+from ...common.bundle import MAX_BUNDLE_FILE
+from ..intake import accept_bundle, read_bundle, signer_ids
 from ..models import App
 from ..paging import PageParams
 from ..store import apps
@@ -17,7 +18,7 @@ from .context import ERRORS, ServiceDep, base_url
 
 router = APIRouter(responses=ERRORS)
 TAG, MANIFEST_TAG = "MicrovisorV1App", "MicrovisorV1AppManifest"
-AppPath = Annotated[str, Path(alias="Sid", description="The app SID or unique name.")]
+AppPath = Annotated[params.AppReference, Path(alias="Sid", description="The app SID or unique name.")]
 
 
 @router.get("/v1/Apps", operation_id="ListApp", tags=[TAG], response_model=schemas.ListAppResponse)
@@ -33,7 +34,7 @@ def list_apps(request: Request, service: ServiceDep, caller: CurrentCaller, page
 def create_app(
     request: Request, service: ServiceDep, caller: CurrentCaller,
     bundle: Annotated[UploadFile, File(alias="File", description="The app bundle (ZIP).")],
-    unique_name: Annotated[str | None, Form(alias="UniqueName")] = None,
+    unique_name: Annotated[params.UniqueName | None, Form(alias="UniqueName")] = None,
 ) -> dict:
     """Upload an app bundle (this service's addition; the published API uploads elsewhere).
 
@@ -42,7 +43,7 @@ def create_app(
     must match its hashes, or the upload is refused (400). The service co-signs the manifest with
     the platform's app key (a customer signature stays the primary one) and stores the layers
     once by SHA-256."""
-    parsed = read_bundle(bundle.file.read(MAX_BUNDLE_SIZE + 1))
+    parsed = read_bundle(bundle.file.read(MAX_BUNDLE_FILE + 1))
     with service.database.transaction() as session:
         registered = registered_keys(session, caller.account_id, signer_ids(parsed))
         accepted = accept_bundle(parsed, service.platform.app_key, registered)
@@ -70,7 +71,7 @@ def delete_app(service: ServiceDep, caller: CurrentCaller, sid: AppPath) -> Resp
             response_model=schemas.AppManifest)
 def fetch_app_manifest(
     request: Request, service: ServiceDep, caller: CurrentCaller,
-    app_sid: Annotated[str, Path(alias="AppSid", description="The app SID or unique name.")],
+    app_sid: Annotated[params.AppReference, Path(alias="AppSid", description="The app SID or unique name.")],
 ) -> dict:
     """Retrieve the Manifest for an App."""
     with service.database.transaction() as session:

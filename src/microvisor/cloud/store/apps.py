@@ -13,7 +13,6 @@ from ..errors import Conflict, InvalidRequest, NotFound
 from ..intake import AcceptedApp
 from ..models import App, AppLayer, Device
 from .layers import drop_unused_layers, layer_bytes, put_layer
-from .names import check_unique_name
 
 
 def create_app(session: Session, account_id: int, accepted: AcceptedApp, unique_name: str | None) -> App:
@@ -24,7 +23,6 @@ def create_app(session: Session, account_id: int, accepted: AcceptedApp, unique_
     if existing is not None:
         raise Conflict(f"This account has this app already, as {existing}.")
     if unique_name is not None:
-        check_unique_name(unique_name, "UniqueName")
         if session.scalar(select(App.id).where(App.account_id == account_id,
                                                App.unique_name == unique_name)) is not None:
             raise Conflict(f"This account has an app named {unique_name!r} already.")
