@@ -281,13 +281,14 @@ class NorFlash:
     def load_image(self, offset: int, data: bytes) -> int:
         """Write an image at a page-aligned offset the way firmware would: erase + program.
 
-        Pads the tail with the erased value to the programming unit; pages that already hold the
-        image bytes are left alone, already-erased pages are not erased again. Every erase and
-        program is counted. Returns the number of operations performed.
+        The rest of the last page is left erased (what a region padded with the erased value, as
+        measured, must hold). Pages that already hold exactly those bytes are left alone, whole
+        pages compared, so damage anywhere in a page is repaired; already-erased pages are not
+        erased again. Every erase and program is counted. Returns the number of operations performed.
         """
         if offset % self.page_size:
             raise FlashError(f"{self.name}: image offset {offset:#x} is not page-aligned")
-        pad = -len(data) % self.program_unit
+        pad = -len(data) % self.page_size
         image = bytes(data) + bytes([self.erased_value]) * pad
         self._check_range(offset, len(image))
         erased_page = bytes([self.erased_value]) * self.page_size

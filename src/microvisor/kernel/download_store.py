@@ -10,7 +10,9 @@ lower half). Layout, all sector-aligned:
   hardware key (the nonce from the manifest hash and the chunk's index).
 
 A chunk is programmed first and marked in the map after, so power lost in between leaves it unmarked;
-its slot is erased again before it is written anew.
+its slot is erased again before it is written anew. A marked chunk is trusted only once it has been read
+back and found to match its hash (when the store opens, or `begin` resumes a plan): a damaged one is
+fetched and written again.
 """
 
 from __future__ import annotations
@@ -86,9 +88,11 @@ class DownloadStore:
             state.option_bytes.hardware_key)
         self._slots: dict[tuple[int, int], int] = {}  # chunk id -> its slot's first sector
         self._numbers: dict[tuple[int, int], int] = {}  # chunk id -> its byte in the map
+        self._good: set[tuple[int, int]] = set()  # chunks marked, read back and matching their hash
         self.plan: Plan | None = self._read_plan()
         if self.plan is not None:
             self._lay_out(self.plan)
+            self._good = self._check_marked()
 
     # --- plans --------------------------------------------------------------------------------
     def _read_plan(self) -> Plan | None:
@@ -117,14 +121,15 @@ class DownloadStore:
         Returns how many chunks are stored already.
         """
         if self.plan == plan:
-            return sum(self.have(*chunk) for chunk in plan.chunk_ids())
+            self._good = self._check_marked()
+            return len(self._good)
         raw = plan.to_json()
         if len(plan.chunk_ids()) > MAX_CHUNKS:
             raise DownloadStoreError(f"an update of more than {MAX_CHUNKS} chunks does not fit the "
                                      "download map")
         if _HEADER.size + len(raw) > HEADER_SECTORS * QSPI_SECTOR_SIZE:
             raise DownloadStoreError("the update's plan does not fit the download header")
-        self.plan = None
+        self.plan, self._good = None, set()
         self._lay_out(plan)
         self._erase(DOWNLOAD.offset, HEADER_SECTORS + 1)
         self.qspi.program_pages(DOWNLOAD.offset + _HEADER.size, raw)
@@ -140,8 +145,18 @@ class DownloadStore:
 
     # --- chunks -------------------------------------------------------------------------------
     def have(self, position: int, index: int) -> bool:
-        number = self._numbers[(position, index)]
-        return self.qspi.read(MAP_OFFSET + number, 1) == b"\x00"
+        return (position, index) in self._good
+
+    def _check_marked(self) -> set[tuple[int, int]]:
+        """The chunks the map marks whose stored bytes still match their hash."""
+        assert self.plan is not None
+        good = set()
+        for position, index in self.plan.chunk_ids():
+            marked = self.qspi.read(MAP_OFFSET + self._numbers[(position, index)], 1) == b"\x00"
+            if marked and hashlib.sha256(self.get(position, index)).hexdigest() == \
+                    self.plan.layers[position].chunks[index]:
+                good.add((position, index))
+        return good
 
     def put(self, position: int, index: int, data: bytes) -> None:
         """Store a chunk already checked against its hash, then mark it."""
@@ -150,7 +165,10 @@ class DownloadStore:
         sector = self._slots[(position, index)]
         self._erase(sector * QSPI_SECTOR_SIZE, -(-layer.chunk_size // QSPI_SECTOR_SIZE))
         self.qspi.program_pages(sector * QSPI_SECTOR_SIZE, self._crypt(position, index, data))
-        self.qspi.program(MAP_OFFSET + self._numbers[(position, index)], b"\x00")
+        mark = MAP_OFFSET + self._numbers[(position, index)]
+        if self.qspi.read(mark, 1) != b"\x00":  # a damaged chunk written again is marked already
+            self.qspi.program(mark, b"\x00")
+        self._good.add((position, index))
 
     def get(self, position: int, index: int) -> bytes:
         assert self.plan is not None
