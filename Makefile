@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := build
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gdb-multiarch cmake make mosquitto
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gdb-multiarch cmake make mosquitto \
+	gcc mosquitto-dev libmosquitto-dev libssl-dev
 TOOLCHAIN := sdk/cmake/arm-none-eabi.cmake
 
 .PHONY: setup apt venv examples demo test bench lint clean

@@ -14,15 +14,16 @@ def test_connections_and_logs(api, service):
     sid = api.register()["sid"]
     service.link.device_connected(sid, address="10.0.0.7")
     assert api.get(f"/v1/Devices/{sid}").json()["connection"]["connected"] is True
-    sequences = [service.link.log(sid, f"line {n}") for n in range(3)]
-    assert sequences == sorted(sequences)
+    assert service.link.logs(sid, "b1", 0, [f"line {n}" for n in range(3)]) == 3
+    assert service.link.logs(sid, "b1", 1, ["line 1", "line 2"]) == 0  # sent again: stored once
     service.link.device_disconnected(sid, reason="keep-alive timeout")
     device = api.get(f"/v1/Devices/{sid}").json()
     assert device["connection"]["connected"] is False and device["connection"]["date_changed"]
 
     logs = api.get(f"/v1/Devices/{sid}/Logs").json()
     assert [line["text"] for line in logs["logs"]] == ["line 0", "line 1", "line 2"]
-    assert [line["sequence"] for line in logs["logs"]] == sequences
+    sequences = [line["sequence"] for line in logs["logs"]]
+    assert sequences == sorted(sequences) and len(set(sequences)) == 3
     assert logs["meta"]["key"] == "logs"
     events = api.get(f"/v1/Devices/{sid}/Events").json()["events"]
     assert [(e["type"], e["details"]) for e in events[1:]] == [
@@ -64,4 +65,4 @@ def test_update_errors_crashes_and_commands(api, service):
     service.link.command_delivered(sid, command.id)
     assert service.link.pending_commands(sid) == []
     with pytest.raises(NotFound):
-        service.link.log("UV" + "0" * 32, "who?")
+        service.link.logs("UV" + "0" * 32, "b1", 0, ["who?"])

@@ -102,8 +102,8 @@ def test_first_start_serves_the_api_streams_logs_and_restarts(tmp_path):
             link = LinkGateway(Database(sqlite_url(data / "microvisor.db")), LogWakeups())
             with client.stream("GET", f"/v1/Devices/{device}/Logs/Stream", timeout=10) as stream:
                 assert stream.headers["content-type"].startswith("text/event-stream")
-                link.log(device, "hello")
-                link.log(device, "world")
+                link.logs(device, "b1", 0, ["hello"])
+                link.logs(device, "b1", 1, ["world"])
                 lines = _sse_lines(stream, 2, timeout=8)
             link.database.dispose()
             assert [line["text"] for line in lines] == ["hello", "world"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -238,9 +239,9 @@ def link_apps(tmp_path_factory) -> dict[str, Path]:
     return {name: build / "out" / f"linklog_{name}" / f"linklog_{name}.elf" for name in ("v1", "v2", "big")}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("link_server")
+@contextlib.contextmanager
+def running_server(root: Path) -> Iterator[Server]:
+    """A started server in root/server (CLI home root/home), stopped on the way out."""
     running = Server(root / "server", root / "home")
     running.start()
     try:
@@ -248,6 +249,12 @@ def server(tmp_path_factory) -> Iterator[Server]:
     finally:
         running.stop()
         running.proxy.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("link_server")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

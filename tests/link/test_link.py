@@ -89,7 +89,8 @@ def test_logs_arrive_complete_and_in_order(server, apps, tmp_path):
     wait_until(lambda: not fetch(server, sid)["connection"]["connected"], 15, "the device to go offline")
 
 
-def _client(server: Server, client_id: str, certificate: str, key: str, ca: str) -> tuple[mqtt.Client, list]:
+def _client(server: Server, client_id: str, certificate: str, key: str, ca: str,
+            username: str | None = None) -> tuple[mqtt.Client, list]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(cadata=ca)
     folder = server.home / client_id
@@ -99,6 +100,7 @@ def _client(server: Server, client_id: str, certificate: str, key: str, ca: str)
     context.load_cert_chain(str(folder / "cert.pem"), str(folder / "key.pem"))
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.tls_set_context(context)
+    client.username_pw_set(username or client_id)
     received: list[tuple[str, bytes]] = []
     lock = threading.Lock()
 
@@ -117,14 +119,15 @@ def test_a_device_certificate_reaches_only_its_own_subtree(server, tmp_path):
     with DeviceState.open(tmp_path / "a", create=False) as state:
         identity = read_identity(state)
     broker = server.data / "broker"
-    service, seen = _client(server, "test-service-view", (broker / "service.pem").read_text(),
-                            (broker / "service-key.pem").read_text(), identity.ca_pem)
+    service, seen = _client(server, "microvisor-service-test-view", (broker / "service.pem").read_text(),
+                            (broker / "service-key.pem").read_text(), identity.ca_pem, "microvisor-service")
     device, received = _client(server, own, identity.certificate_pem, identity.key_pem, identity.ca_pem)
     try:
         service.subscribe(f"mv/{other}/#", qos=1)
         service.subscribe(f"mv/{own}/up/probe", qos=1)
         device.subscribe(f"mv/{other}/#", qos=1)
         device.subscribe("mv/#", qos=1)
+        device.subscribe(f"mv/{own}/down/#", qos=1)
         time.sleep(0.5)  # let the subscriptions settle
         device.publish(f"mv/{other}/up/logs", b'{"boot":"x","first":0,"lines":["forged"],"dropped":0}', qos=1)
         device.publish(f"mv/{own}/down/time", b'{"unix_us":0}', qos=1)

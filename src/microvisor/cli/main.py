@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from . import apps_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd, server_cmd, service_cmds
+from . import accounts_cmd, apps_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd, server_cmd, service_cmds
+from .output import Cli
 
-app = typer.Typer(
+app = Cli(  # usage errors as one sentence, like every other error
     help="Microvisor: bundle applications, make platforms, kernels and virtual STM32U585 devices, run them.",
     no_args_is_help=True,
     add_completion=False,
@@ -24,7 +25,10 @@ app.add_typer(service_cmds.secrets, name="secrets")
 app.command("login")(service_cmds.login)
 for name in ("create", "list", "fetch", "delete"):
     apps_cmd.app.command(name)(getattr(service_cmds, f"apps_{name}"))
-app.command("server")(server_cmd.server)
+server = typer.Typer(add_completion=False)
+server.callback(invoke_without_command=True)(server_cmd.server)
+server.add_typer(accounts_cmd.app, name="accounts")
+app.add_typer(server, name="server")
 
 
 if __name__ == "__main__":

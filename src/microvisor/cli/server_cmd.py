@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,10 +14,14 @@ import typer
 if TYPE_CHECKING:
     from ..cloud.service import Service, Startup
 
+from ..cloud.fetch_budget import DEFAULT_RATE
+from ..common.bundle import MAX_UPLOAD
+from . import params
 from .output import fail, out
 
 DEFAULT_DATA = Path.home() / ".microvisor" / "server"
 GRACEFUL_SHUTDOWN_S = 3
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -43,32 +48,46 @@ def _log_to_stderr(level: str) -> None:
 
 
 def server(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", metavar="DIR",
-                              help="Data folder: platform, database, credentials (made on first start)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on; 0 picks a free one."),
-    database_url: str | None = typer.Option(None, "--database-url", metavar="URL",
-                                            help="postgresql://… (default: SQLite in the data folder)."),
-    broker_url: str | None = typer.Option(None, "--broker-url", metavar="HOST:PORT",
-                                          help="Use this MQTT 5 broker (mutual TLS, platform CA) for the "
-                                               "device link instead of starting Mosquitto."),
-    broker_port: int | None = typer.Option(None, "--broker-port", min=0, max=65535,
-                                           help="Port of our own broker (on 127.0.0.1); default: the "
-                                                "port of the last start, or a free one."),
-    broker_public: str | None = typer.Option(None, "--broker-public", metavar="HOST:PORT",
-                                             help="The broker address devices are told, when they reach "
-                                                  "it through another address."),
-    log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info or debug."),
+    ctx: typer.Context,
+    data: Path = params.option(DEFAULT_DATA, "--data", type=params.NEW_FOLDER, metavar="DIR",
+                               help="Data folder: platform, database, credentials (made on first start)."),
+    host: str = params.option("127.0.0.1", "--host", type=params.HOST, help="Address to listen on."),
+    port: int = params.option(8080, "--port", type=params.port(zero_picks=True), metavar="PORT",
+                              help="Port to listen on."),
+    database_url: str | None = params.option(None, "--database-url", type=params.TEXT, metavar="URL",
+                                             help="postgresql://… (default: SQLite in the data folder)."),
+    broker_url: str | None = params.option(None, "--broker-url", type=params.ADDRESS,
+                                           help="Use this MQTT 5 broker (mutual TLS, platform CA) for the "
+                                                "device link instead of starting Mosquitto."),
+    broker_port: int | None = params.option(None, "--broker-port", type=params.port(zero_picks=True),
+                                            metavar="PORT", help="Port of our own broker (on 127.0.0.1); "
+                                            "default: the port of the last start, or a free one."),
+    broker_public: str | None = params.option(None, "--broker-public", type=params.ADDRESS,
+                                              help="The broker address devices are told, when they reach "
+                                                   "it through another address."),
+    log_level: str = params.option("info", "--log-level", type=params.Choice(LOG_LEVELS), metavar="LEVEL",
+                                   help="How much the service logs."),
+    max_upload_size: int = params.option(MAX_UPLOAD, "--max-upload-size",
+                                         type=params.Integer(64 * 1024, 1 << 30), metavar="BYTES",
+                                         help="The largest request body accepted (a bundle upload); a larger "
+                                              "one is refused with 413 before it is read."),
+    fetch_rate: int = params.option(DEFAULT_RATE, "--fetch-rate", type=params.Integer(4096, 1 << 30),
+                                    metavar="BYTES_PER_S",
+                                    help="Update data one device may pull per second (bursts of two "
+                                         "seconds' worth); a device asking for more is told to slow down."),
 ) -> None:
-    """Run the Microvisor service: the v1 REST API over a platform and a database."""
+    """Run the Microvisor service: the v1 REST API over a platform and a database, and the device link.
+
+    `microvisor server accounts …` manages its accounts instead."""
+    if ctx.invoked_subcommand is not None:
+        return
     from ..cloud.service import ServerSettings, StartupError, start_service  # loaded only for this command
 
-    if log_level not in ("critical", "error", "warning", "info", "debug"):
-        raise fail(f"--log-level {log_level!r} is not one of critical, error, warning, info, debug.")
     sock = _bind(host, port)
     try:
         startup = start_service(ServerSettings(data, database_url, broker_url, broker_port=broker_port,
-                                               broker_public=broker_public))
+                                               broker_public=broker_public, max_body_bytes=max_upload_size,
+                                               fetch_rate=fetch_rate))
     except StartupError as exc:
         sock.close()
         raise fail(f"cannot start the service: {exc}.", 1) from None
@@ -84,6 +103,8 @@ def server(
     finally:  # the broker and link worker stop whatever happened
         sock.close()
         service.close()
+    if service.failure is not None:
+        raise fail(f"the service stopped: {service.failure}.", 1)
 
 
 def _serve(service: Service, startup: Startup, sock: socket.socket, data: Path, log_level: str) -> None:
@@ -104,4 +125,11 @@ def _serve(service: Service, startup: Startup, sock: socket.socket, data: Path, 
     sys.stdout.flush()
     config = uvicorn.Config(create_app(service), log_level=log_level,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+
+    def stop_when_failed() -> None:  # the broker is gone for good: serving REST alone would mislead
+        service.failed.wait()
+        server.should_exit = True
+
+    threading.Thread(target=stop_when_failed, name="failure-watch", daemon=True).start()
+    server.run(sockets=[sock])

@@ -45,6 +45,8 @@ def authenticate(request: Request,
         with request.app.state.service.database.transaction() as session:
             account = session.scalar(select(Account).where(Account.sid == sid))
             if account is not None and hmac.compare_digest(account.auth_token_hash, hash_token(token)):
+                if account.disabled:
+                    raise Unauthorized(f"Account {sid} is disabled.")
                 return Caller(account.id, account.sid)
     raise Unauthorized("The account SID or auth token is wrong.")
 

@@ -1,4 +1,4 @@
-"""The service's own Mosquitto broker: mutual TLS with platform certificates and per-device ACLs."""
+"""The service's own Mosquitto: mutual TLS with platform certificates, the link's access plugin, a watch."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..common import keys
 from ..common.link import ROOT, SERVICE_IDENTITY
 from ..common.platform import Platform
+from . import broker_access
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,9 @@ PORT_FILE = "port"  # the port of the last start: devices were told it
 MOSQUITTO = "mosquitto"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+MAX_RESTARTS = 5  # within RESTART_WINDOW_S; then the server gives up
+RESTART_WINDOW_S = 60.0
+MAX_PACKET_SIZE = 256 * 1024
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -53,34 +59,28 @@ def service_client_files(folder: Path, platform: Platform) -> ClientFiles:
     return files
 
 
-def acl_text() -> str:
-    """The service may use every link topic; a device only writes its up/ and reads its down/ subtree."""
-    return (f"user {SERVICE_IDENTITY}\n"
-            f"topic readwrite {ROOT}/#\n"
-            "\n"
-            f"pattern write {ROOT}/%u/up/#\n"
-            f"pattern read {ROOT}/%u/down/#\n")
-
-
-def config_text(folder: Path, host: str, port: int) -> str:
+def config_text(folder: Path, host: str, port: int, plugin: Path) -> str:
     return "\n".join([
         f"user {getpass.getuser()}",  # when started as root, stay root rather than drop to 'mosquitto'
         "per_listener_settings false",
         "allow_anonymous false",
         "persistence false",
+        f"max_packet_size {MAX_PACKET_SIZE}",  # larger than any link message; bounds what one client sends
         f"log_dest file {folder / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",
         "log_type notice",
         "connection_messages true",
-        f"acl_file {folder / 'acl'}",
+        f"plugin {plugin}",  # the link's access rules (cloud/broker_access.py)
+        f"plugin_opt_root {ROOT}",
+        f"plugin_opt_service {SERVICE_IDENTITY}",
         f"listener {port} {host}",
         "protocol mqtt",
         f"cafile {folder / 'ca.pem'}",
         f"certfile {folder / 'server.pem'}",
         f"keyfile {folder / 'server-key.pem'}",
         "require_certificate true",
-        "use_identity_as_username true",
+        "use_identity_as_username false",  # the plugin checks username and client id against the CN
         "tls_version tlsv1.2",
         "",
     ])
@@ -93,27 +93,96 @@ def free_port(host: str) -> int:
 
 
 class Broker:
-    """A running Mosquitto for one data folder; `stop()` ends it."""
+    """Our Mosquitto for one data folder: started, watched (restarted if it dies) and stopped.
 
-    def __init__(self, folder: Path, host: str, port: int, process: subprocess.Popen, client: ClientFiles):
+    When the process ends without `stop()`, it is started again on the same port (devices and link
+    workers reconnect by themselves, and devices keep every log line until it is acknowledged). When
+    it cannot be started again, or dies more than MAX_RESTARTS times within RESTART_WINDOW_S,
+    `on_give_up(reason)` is called once, from the watching thread.
+    """
+
+    def __init__(self, folder: Path, host: str, port: int, executable: str, client: ClientFiles):
         self.folder = folder
         self.host = host
         self.port = port
-        self.process = process
+        self.executable = executable
         self.client = client
+        self.process: subprocess.Popen | None = None
+        self.restarts: list[float] = []  # monotonic times of the restarts so far
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+    def launch(self) -> None:
+        """Start the process and return once it accepts connections; raises BrokerError."""
+        (self.folder / "mosquitto.log").unlink(missing_ok=True)
+        with open(self.folder / "mosquitto.stderr", "wb") as stderr:
+            process = subprocess.Popen([self.executable, "-c", str(self.folder / "mosquitto.conf")],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                                       preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise BrokerError(f"mosquitto stopped at once on {self.address}: "
+                                  f"{_reason(self.folder, process)}")
             try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            process.kill()
+            process.wait()
+            raise BrokerError(f"mosquitto did not accept connections on {self.address} "
+                              f"within {START_TIMEOUT_S:g} s")
+        with self._lock:
+            self.process = process
+
+    def supervise(self, on_give_up: Callable[[str], None]) -> None:
+        """Watch the process from a thread of its own (see the class)."""
+        self._watcher = threading.Thread(target=self._watch, args=(on_give_up,), name="broker-watch",
+                                         daemon=True)
+        self._watcher.start()
+
+    def _watch(self, on_give_up: Callable[[str], None]) -> None:
+        while not self._stopping.is_set():
+            process = self.process
+            assert process is not None
+            process.wait()  # reaps it: no zombie is left behind
+            if self._stopping.is_set():
+                return
+            reason = _reason(self.folder, process)
+            now = time.monotonic()
+            self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_S] + [now]
+            if len(self.restarts) > MAX_RESTARTS:
+                on_give_up(f"the device broker died {len(self.restarts)} times within "
+                           f"{RESTART_WINDOW_S:g} s (last: {reason})")
+                return
+            log.warning("the device broker on %s died (%s); starting it again", self.address, reason)
+            try:
+                self.launch()
+            except BrokerError as exc:
+                on_give_up(f"the device broker died ({reason}) and cannot be started again: {exc}")
+                return
+            log.warning("the device broker on %s is back (restart %d)", self.address, len(self.restarts))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                process.kill()
+                process.wait()
+        if self._watcher is not None:
+            self._watcher.join(timeout=STOP_TIMEOUT_S)
         log.info("broker on %s stopped", self.address)
 
 
@@ -129,16 +198,19 @@ def prepare_folder(data_dir: Path) -> Path:
 
 
 def prepare(data_dir: Path, platform: Platform, host: str, port: int) -> tuple[Path, ClientFiles]:
-    """Write DATA/broker (owner-only): CA, server certificate, service certificate, ACL, config."""
+    """Write DATA/broker (owner-only): CA, server and service certificates, access plugin, config."""
     folder = prepare_folder(data_dir)
     try:
+        plugin = broker_access.plugin_path(folder)
         client = service_client_files(folder, platform)
         server_key = keys.generate()
         (folder / "server-key.pem").unlink(missing_ok=True)
         keys.write_private(folder / "server-key.pem", keys.private_pem(server_key))
         (folder / "server.pem").write_bytes(platform.issue_server_certificate(host, server_key.public_key()))
-        (folder / "acl").write_text(acl_text())
-        (folder / "mosquitto.conf").write_text(config_text(folder, host, port))
+        (folder / "acl").unlink(missing_ok=True)  # the ACL file of earlier versions
+        (folder / "mosquitto.conf").write_text(config_text(folder, host, port, plugin))
+    except broker_access.PluginBuildError as exc:
+        raise BrokerError(str(exc)) from None
     except OSError as exc:
         raise BrokerError(f"cannot write the broker's files in {folder}: {exc.strerror or exc}") from None
     return folder, client
@@ -164,28 +236,11 @@ def start(data_dir: Path, platform: Platform, host: str = "127.0.0.1", port: int
         port = remembered_port(data_dir)
     port = port or free_port(host)
     folder, client = prepare(data_dir, platform, host, port)
-    (folder / "mosquitto.log").unlink(missing_ok=True)
-    with open(folder / "mosquitto.stderr", "wb") as stderr:
-        process = subprocess.Popen([executable, "-c", str(folder / "mosquitto.conf")],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                                   preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BrokerError(f"mosquitto stopped at once on {host}:{port}: {_reason(folder, process)}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        process.kill()
-        process.wait()
-        raise BrokerError(f"mosquitto did not accept connections on {host}:{port} "
-                          f"within {START_TIMEOUT_S:g} s")
+    broker = Broker(folder, host, port, executable, client)
+    broker.launch()
     (folder / PORT_FILE).write_text(f"{port}\n")
     log.info("broker listening on %s:%d (mutual TLS)", host, port)
-    return Broker(folder, host, port, process, client)
+    return broker
 
 
 def _die_with_parent() -> None:
@@ -195,6 +250,12 @@ def _die_with_parent() -> None:
 
 
 def _reason(folder: Path, process: subprocess.Popen) -> str:
+    """Why the process ended: the signal that killed it, else the last line it wrote."""
+    if process.returncode is not None and process.returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-process.returncode).name}"
+        except ValueError:
+            return f"killed by signal {-process.returncode}"
     text = ""
     for name in ("mosquitto.stderr", "mosquitto.log"):
         try:

@@ -49,13 +49,16 @@ class LinkGateway:
             device = device_state.device_by_sid(session, device_sid)
             device_state.set_connected(session, device, False, details)
 
-    def log(self, device_sid: str, text: str, when: datetime.datetime | None = None) -> int:
-        """Store one app log line; returns its sequence number."""
+    def logs(self, device_sid: str, boot: str, first: int, lines: list[str],
+             when: datetime.datetime | None = None) -> int:
+        """Store a batch of app log lines numbered from `first` in one transaction; a line stored
+        already (same device, boot and number) is not stored again. Returns how many were new."""
         with self.database.transaction() as session:
             device = device_state.device_by_sid(session, device_sid)
-            sequence, device_id = activity.record_log(session, device, text, when).id, device.id
-        self.wakeups.notify(device_id)
-        return sequence
+            stored, device_id = activity.record_logs(session, device, boot, first, lines, when), device.id
+        if stored:
+            self.wakeups.notify(device_id)
+        return stored
 
     def app_reported(self, device_sid: str, manifest_hash: str | None) -> None:
         """The device runs the app with this manifest hash (hex SHA-256 of the body), or none."""
@@ -90,6 +93,11 @@ class LinkGateway:
                 return DesiredState(None, None, None, (), logging_active(device))
             return DesiredState(app.sid, app.manifest_hash, app.manifest,
                                 tuple(layer.layer_hash for layer in app.layers), logging_active(device))
+
+    def may_fetch(self, device_sid: str, digest: str) -> bool:
+        """Whether the layer belongs to the app the service targets at this device."""
+        with self.database.transaction() as session:
+            return layers.targets_layer(session, device_state.device_by_sid(session, device_sid), digest)
 
     def layer(self, digest: str) -> bytes | None:
         """A stored layer's bytes by hex SHA-256 (what a device fetches for an update)."""

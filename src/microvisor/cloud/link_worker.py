@@ -8,6 +8,7 @@ desired state or pending commands (changed through the REST API, possibly by ano
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import queue
 import ssl
@@ -25,6 +26,7 @@ from ..common import crash_report
 from ..common import link as wire
 from .broker import ClientFiles
 from .errors import NotFound
+from .fetch_budget import MAX_FETCH_CHUNKS, FetchBudget
 from .link_gateway import LinkGateway
 
 log = logging.getLogger(__name__)
@@ -38,20 +40,20 @@ _STOP = object()
 class _Peer:
     """What this worker remembers of a device it talks to."""
 
-    boot: str = ""
-    last_log: int = -1  # sequence number of the last stored line of this boot
     desired: bytes = b""  # the last desired-state message sent
     commands: set[int] = field(default_factory=set)  # commands sent, not yet acknowledged
 
 
 class LinkWorker:
     def __init__(self, gateway: LinkGateway, host: str, port: int, client: ClientFiles,
-                 group: str = wire.SHARE_GROUP, poll_s: float = POLL_S, chunk_size: int = wire.CHUNK_SIZE):
+                 group: str = wire.SHARE_GROUP, poll_s: float = POLL_S, chunk_size: int = wire.CHUNK_SIZE,
+                 budget: FetchBudget | None = None):
         self.gateway = gateway
         self.host, self.port = host, port
         self.group = group
         self.poll_s = poll_s
         self.chunk_size = chunk_size
+        self.budget = budget or FetchBudget()
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._peers: dict[str, _Peer] = {}
         self._layers: OrderedDict[str, tuple[bytes, list[str]]] = OrderedDict()
@@ -62,6 +64,7 @@ class LinkWorker:
         client_id = f"{wire.SERVICE_IDENTITY}-{uuid.uuid4().hex[:12]}"
         self._mqtt = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self._mqtt.tls_set_context(context)
+        self._mqtt.username_pw_set(wire.SERVICE_IDENTITY)  # the broker checks it against the certificate
         self._mqtt.reconnect_delay_set(1, 10)
         self._mqtt.on_connect = self._on_connect
         self._mqtt.on_disconnect = self._on_disconnect
@@ -118,10 +121,10 @@ class LinkWorker:
             topic, payload = item
             try:
                 self._handle(topic, payload)
-            except wire.LinkMessageError as exc:
+            except (wire.LinkMessageError, NotFound) as exc:
                 log.warning("link message on %s dropped: %s", topic, exc)
-            except NotFound as exc:
-                log.warning("link message on %s dropped: %s", topic, exc)
+            except (ValueError, TypeError, AttributeError) as exc:  # a field of the wrong type or shape
+                log.warning("link message on %s dropped: malformed (%s)", topic, exc)
             except Exception:  # a worker must outlive any one bad message
                 log.exception("link message on %s failed", topic)
 
@@ -146,8 +149,6 @@ class LinkWorker:
         app = message.get("app")
         self.gateway.app_reported(sid, app if isinstance(app, str) and app else None)
         peer = self._peers.setdefault(sid, _Peer())
-        if peer.boot != message.get("boot"):
-            peer.boot, peer.last_log = str(message.get("boot")), -1
         peer.desired, peer.commands = b"", set()  # a new connection: tell everything again
         self._send_time(sid)
         self._sync(sid, peer)
@@ -160,30 +161,27 @@ class LinkWorker:
             log.info("device %s disconnected", sid)
 
     def _logs(self, sid: str, message: dict[str, Any]) -> None:
-        boot, first = str(message.get("boot")), int(message.get("first", 0))
-        lines = [str(line) for line in message.get("lines") or []]
-        peer = self._peers.setdefault(sid, _Peer(boot=boot))
-        if peer.boot != boot:
-            peer.boot, peer.last_log = boot, -1
-        dropped = int(message.get("dropped") or 0)
-        if dropped and first > peer.last_log:
-            self.gateway.log(sid, f"[microvisor: {dropped} log line(s) dropped: the device's buffer was "
-                                  "full]")
-        for offset, text in enumerate(lines):
-            if first + offset > peer.last_log:
-                self.gateway.log(sid, text)
-                peer.last_log = first + offset
-        self._publish(wire.down(sid, wire.ACK_DOWN), {"logs": {"boot": boot, "upto": first + len(lines) - 1}})
+        batch = wire.log_batch(message)
+        first, lines = batch.first, batch.lines
+        if batch.dropped:  # the notice takes the number of the last line lost, which never comes
+            first, lines = first - 1, [f"[microvisor: {batch.dropped} log line(s) dropped: the device's "
+                                       "buffer was full]", *lines]
+        self.gateway.logs(sid, batch.boot, first, lines)
+        self._publish(wire.down(sid, wire.ACK_DOWN),
+                      {"logs": {"boot": batch.boot, "upto": batch.first + len(batch.lines) - 1}})
 
     def _crash(self, sid: str, message: dict[str, Any]) -> None:
-        blob = base64.b64decode(str(message.get("report", "")))
-        if crash_report.is_sealed(blob):
-            details: dict[str, Any] = {"sealed": True, "report": base64.b64encode(blob).decode()}
-        else:
-            try:
+        try:
+            blob = base64.b64decode(str(message.get("report", "")), validate=True)
+        except binascii.Error:
+            raise wire.LinkMessageError("a crash report is not base64") from None
+        try:
+            if crash_report.is_sealed(blob):
+                details: dict[str, Any] = {"sealed": True, "report": base64.b64encode(blob).decode()}
+            else:
                 details = crash_report.decode(blob)
-            except crash_report.CrashReportError as exc:
-                details = {"unreadable": str(exc), "report": base64.b64encode(blob).decode()}
+        except crash_report.CrashReportError as exc:  # kept as it came, with why it cannot be read
+            details = {"unreadable": str(exc), "report": base64.b64encode(blob).decode()}
         self.gateway.crashed(sid, details)
         self._publish(wire.down(sid, wire.ACK_DOWN), {"crash": message.get("id")})
 
@@ -196,18 +194,41 @@ class LinkWorker:
                                        str(message.get("message", "")))
 
     def _fetch(self, sid: str, message: dict[str, Any]) -> None:
-        digest = str(message.get("layer", ""))
+        """Send the chunks asked for, if the layer is the device's to fetch and its budget allows."""
+        digest, wanted = str(message.get("layer", "")), message.get("chunks")
+        if not isinstance(wanted, list) or not all(type(i) is int for i in wanted):
+            raise wire.LinkMessageError(f"device {sid} sent a fetch without a list of chunk numbers")
+        if not self.gateway.may_fetch(sid, digest):
+            raise wire.LinkMessageError(f"device {sid} asked for layer {digest[:16]}, which is not in the "
+                                        "app the service targets at it")
         found = self._layer(digest)
         if found is None:
             raise wire.LinkMessageError(f"device {sid} asked for layer {digest[:16]}, which is not stored")
         data, hashes = found
-        wanted = [int(i) for i in message.get("chunks") or [] if 0 <= int(i) < len(hashes)]
-        sent = 0
+        wanted = [i for i in dict.fromkeys(wanted) if 0 <= i < len(hashes)]
+        sent, refused, reason, sent_bytes = [], [], "", 0
         for index in wanted:
             chunk = data[index * self.chunk_size : (index + 1) * self.chunk_size]
+            if len(sent) >= MAX_FETCH_CHUNKS:
+                refused, reason = wanted[len(sent):], f"at most {MAX_FETCH_CHUNKS} chunks per fetch"
+                break
+            if not self.budget.take(sid, len(chunk)):
+                refused = wanted[len(sent):]
+                reason = (f"at most {self.budget.burst / 1024:g} KiB at once, then "
+                          f"{self.budget.rate / 1024:g} KiB/s per device")
+                break
             self._mqtt.publish(wire.chunk_topic(sid, digest, index), chunk, qos=1)
-            sent += len(chunk)
-        log.info("sent layer %s chunks %s to %s (%d bytes)", digest[:12], _ranges(wanted), sid, sent)
+            sent.append(index)
+            sent_bytes += len(chunk)
+        if sent:
+            log.info("sent layer %s chunks %s to %s (%d bytes)", digest[:12], _ranges(sent), sid, sent_bytes)
+        if refused:
+            wait_s = self.budget.wait_s(sid, len(refused) * self.chunk_size)
+            self._publish(wire.down(sid, wire.SLOW_DOWN), {
+                "layer": digest, "chunks": refused, "retry_after_ms": max(int(wait_s * 1000), 100),
+                "reason": reason})
+            log.info("told %s to slow down: %d chunk(s) of layer %s refused (%s)", sid, len(refused),
+                     digest[:12], reason)
 
     def _ack(self, sid: str, message: dict[str, Any]) -> None:
         command = message.get("command")
@@ -219,6 +240,7 @@ class LinkWorker:
 
     # --- what devices must be told ------------------------------------------------------------
     def _poll(self) -> None:
+        self.budget.forget_idle()
         for sid, peer in list(self._peers.items()):
             try:
                 self._sync(sid, peer)

@@ -24,7 +24,9 @@ SID_LENGTH = 34
 SIGNER_ID_LENGTH = 16  # a signer id in hex (64 bits)
 HASH_LENGTH = 64  # SHA-256, hex
 KEY_LENGTH = 100  # config and secret keys
+VALUE_LENGTH = 4096  # config and secret values
 UNIQUE_NAME_LENGTH = 200
+BOOT_LENGTH = 32  # a kernel start's random id, as the device names it
 
 # 64-bit ids on PostgreSQL; SQLite only auto-increments an INTEGER primary key.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
@@ -59,6 +61,7 @@ class Account(Base):
     auth_token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     friendly_name: Mapped[str] = mapped_column(String(UNIQUE_NAME_LENGTH), default="")
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)  # no REST calls, no device traffic
 
 
 class SigningKey(Base):
@@ -183,11 +186,16 @@ class Secret(Base):
 
 
 class DeviceLog(Base):
+    """A log line; (device, boot, sequence) names it, so a batch the device sends again is stored once."""
+
     __tablename__ = "device_logs"
-    __table_args__ = (Index("ix_device_logs_device_id_id", "device_id", "id"),)
+    __table_args__ = (Index("ix_device_logs_device_id_id", "device_id", "id"),
+                      Index("uq_device_logs_line", "device_id", "boot", "sequence", unique=True))
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    boot: Mapped[str] = mapped_column(String(BOOT_LENGTH))  # the kernel start that logged it
+    sequence: Mapped[int] = mapped_column(BigInteger)  # the line's number within that boot
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
     text: Mapped[str] = mapped_column(Text)
 

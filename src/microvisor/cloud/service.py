@@ -12,7 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..common import kernel_image
 from ..common.link import LinkMessageError, parse_address
 from ..common.platform import Platform, PlatformError
-from . import broker
+from . import broker, fetch_budget
+from .body_limit import DEFAULT_MAX_BODY
 from .broker import Broker
 from .data_dir import Credentials, DataDir, DataDirError
 from .database import Database, DatabaseError, sqlite_url
@@ -39,6 +40,8 @@ class ServerSettings:
     broker_host: str = "127.0.0.1"  # where our own broker listens
     broker_port: int | None = None  # None: the port of the last start, else a free one; 0: a free one
     broker_public: str | None = None  # host:port devices are told (default: where the broker is)
+    max_body_bytes: int = DEFAULT_MAX_BODY  # the largest request body (a bundle upload) accepted
+    fetch_rate: int = fetch_budget.DEFAULT_RATE  # update bytes per second one device may pull
 
 
 class Service:
@@ -54,6 +57,8 @@ class Service:
         self.broker: Broker | None = None
         self.worker: LinkWorker | None = None
         self.broker_address: str | None = None  # what registered devices are told to connect to
+        self.failure: str | None = None  # why the service must stop (its broker is gone for good)
+        self.failed = threading.Event()
 
     def start_link(self) -> None:
         """Start our broker (unless an external one is set) and a link worker; raises StartupError."""
@@ -65,13 +70,20 @@ class Service:
             else:
                 self.broker = broker.start(settings.data_dir, self.platform, settings.broker_host,
                                            settings.broker_port)
+                self.broker.supervise(self._give_up)
                 host, port, files = self.broker.host, self.broker.port, self.broker.client
-            self.worker = LinkWorker(self.link, host, port, files)
+            budget = fetch_budget.FetchBudget(settings.fetch_rate, 2 * settings.fetch_rate)
+            self.worker = LinkWorker(self.link, host, port, files, budget=budget)
             self.worker.start()
         except (broker.BrokerError, LinkMessageError, OSError) as exc:
             self.stop_link()
             raise StartupError(f"cannot start the device link: {exc}") from None
         self.broker_address = settings.broker_public or f"{host}:{port}"
+
+    def _give_up(self, reason: str) -> None:
+        log.error("%s; the service stops", reason)
+        self.failure = reason
+        self.failed.set()
 
     def stop_link(self) -> None:
         if self.worker is not None:
@@ -111,17 +123,32 @@ def start_service(settings: ServerSettings) -> Startup:
         saved = folder.read_credentials()
     except (DataDirError, PlatformError, SecretBoxError) as exc:
         raise StartupError(str(exc)) from None
-    try:
-        database = Database(settings.database_url or sqlite_url(folder.database))
-        database.migrate()
-    except DatabaseError as exc:
-        raise StartupError(str(exc)) from None
+    database = _migrated(settings.database_url or sqlite_url(folder.database))
     try:
         credentials, new_account = _account(database, folder, saved)
     except (SQLAlchemyError, AccountMismatch, DataDirError) as exc:
         database.dispose()
         raise StartupError(f"cannot set up the account: {exc}") from None
     return Startup(Service(settings, database, platform, secrets), credentials, new_account)
+
+
+def open_database(data_dir: Path, database_url: str | None = None) -> Database:
+    """The database of a data folder (made and migrated if need be), for the operator's commands."""
+    folder = DataDir(data_dir)
+    try:
+        folder.prepare()
+    except DataDirError as exc:
+        raise StartupError(str(exc)) from None
+    return _migrated(database_url or sqlite_url(folder.database))
+
+
+def _migrated(url: str) -> Database:
+    try:
+        database = Database(url)
+        database.migrate()
+    except DatabaseError as exc:
+        raise StartupError(str(exc)) from None
+    return database
 
 
 def _account(database: Database, folder: DataDir, saved: Credentials | None) -> tuple[Credentials, bool]:

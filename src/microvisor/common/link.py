@@ -11,7 +11,9 @@ Up (device → service), all QoS 1:
   "wake_reason": name, "no_application": reason | null, "network_reasons": int,
   "staging_outcome": {"result": "applied"|"discarded", "kind", "manifest_hash"?, "reason"?} | null}``
 - ``up/logs`` — ``{"boot": str, "first": int (sequence number of lines[0]), "lines": [str],
-  "dropped": int (lines lost to the full buffer before lines[0])}``; the service answers ``ack``.
+  "dropped": int (lines lost to the full buffer just before lines[0]: numbers first - dropped …
+  first - 1)}``; at most MAX_LOG_BATCH lines; the service answers ``ack``. Lines are numbered per boot
+  as they are logged, so (boot, number) names a line and a batch sent again is stored once.
 - ``up/crash`` — ``{"id": str, "report": base64 of the stored report}``; answered by ``ack``.
 - ``up/update`` — ``{"manifest_hash": hex, "state": "downloading"|"downloaded"|"failed", "done": int,
   "total": int (chunks), "error_code": int, "message": str}``
@@ -27,12 +29,19 @@ Down (service → device), all QoS 1:
 - ``down/command`` — ``{"id": int, "kind": "restart-app"|"restart-device"}``
 - ``down/ack`` — ``{"logs": {"boot": str, "upto": int}}`` or ``{"crash": str}``
 - ``down/chunk/<layer hex>/<index>`` — the chunk's bytes.
+- ``down/slow-down`` — ``{"layer": hex, "chunks": [int], "retry_after_ms": int, "reason": str}``: these
+  chunks of a fetch were not sent because the device asked for more than its limit
+  (cloud/fetch_budget.py); ask for them again after retry_after_ms.
+
+A device may fetch only the layers of the app the service targets at it; other fetches are ignored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +54,12 @@ HELLO, LOGS, CRASH, UPDATE, FETCH = "hello", "logs", "crash", "update", "fetch"
 ACK_UP, STATUS = "ack", "status"
 # Down
 TIME, DESIRED, COMMAND, ACK_DOWN, CHUNK = "time", "desired", "command", "ack", "chunk"
+SLOW_DOWN = "slow-down"
 
 CHUNK_SIZE = 4096  # bytes per chunk the service offers (a QSPI sector: chunks never share one)
 MAX_LOG_BATCH = 100
+MAX_BOOT_ID = 32  # characters of a boot id
+MAX_SEQUENCE = 2**53  # a log line's number within a boot
 
 # update_error_code values a device reports.
 ERROR_DOWNLOAD = 1  # a layer could not be fetched or did not match its hash
@@ -113,25 +125,75 @@ def decode(payload: bytes) -> dict[str, Any]:
     return value
 
 
+@dataclass(frozen=True)
+class LogBatch:
+    """A checked ``up/logs`` message."""
+
+    boot: str
+    first: int
+    lines: list[str]
+    dropped: int
+
+
+def log_batch(message: dict[str, Any]) -> LogBatch:
+    """The ``up/logs`` message checked field by field, or LinkMessageError saying what is wrong."""
+    boot, first, lines, dropped = (message.get(k) for k in ("boot", "first", "lines", "dropped"))
+    if not isinstance(boot, str) or not 0 < len(boot) <= MAX_BOOT_ID or not boot.isascii() \
+            or not boot.isalnum():
+        raise LinkMessageError("a log batch's boot is not a short alphanumeric id")
+    if type(first) is not int or not 0 <= first <= MAX_SEQUENCE:
+        raise LinkMessageError("a log batch's first sequence number is not a number in range")
+    if not isinstance(lines, list) or not 0 < len(lines) <= MAX_LOG_BATCH \
+            or not all(isinstance(line, str) for line in lines):
+        raise LinkMessageError(f"a log batch's lines are not a list of 1 to {MAX_LOG_BATCH} strings")
+    dropped = 0 if dropped is None else dropped
+    if type(dropped) is not int or not 0 <= dropped <= first:
+        raise LinkMessageError("a log batch's dropped count is not a number in range")
+    return LogBatch(boot, first, lines, dropped)
+
+
 def chunk_hashes(data: bytes, chunk_size: int = CHUNK_SIZE) -> list[str]:
     """SHA-256 (hex) of each chunk of a layer."""
     return [hashlib.sha256(data[i : i + chunk_size]).hexdigest()
             for i in range(0, max(len(data), 1), chunk_size)]
 
 
+# a host name (or IPv4 address): dot-separated labels of ASCII letters, digits, "-" and "_"
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?", re.ASCII)
+
+
 def parse_address(text: str, default_port: int = 8883) -> tuple[str, int]:
-    """A broker address "host:port" (or "host", or "mqtts://host:port") as (host, port)."""
-    text = text.strip()
-    if "://" in text:
-        text = text.split("://", 1)[1].rstrip("/")
-    host, _, port = text.rpartition(":") if text.count(":") == 1 or text.startswith("[") else ("", "", "")
-    if not host:
-        host, port = text, ""
-    host = host.strip("[]")
-    try:
-        number = int(port) if port else default_port
-    except ValueError:
-        raise LinkMessageError(f"{text!r} is not a broker address (host:port)") from None
-    if not host or not 0 < number < 65536:
-        raise LinkMessageError(f"{text!r} is not a broker address (host:port)")
-    return host, number
+    """A broker address as (host, port): "host:port", "host", "[IPv6]:port", a bare IPv6 address, or
+    any of these after "mqtts://" or "mqtt://". The host is an IP address or an ASCII host name; the
+    port 1-65535 (default_port when left out)."""
+    def refused() -> LinkMessageError:
+        return LinkMessageError(f"{text!r} is not a broker address (host:port)")
+
+    rest = text.strip()
+    scheme, separator, after = rest.partition("://")
+    if separator:
+        if scheme.lower() not in ("mqtt", "mqtts"):
+            raise refused()
+        rest = after.rstrip("/")
+    if rest.startswith("["):  # [IPv6] or [IPv6]:port
+        host, bracket, tail = rest[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise refused()
+        port, ipv6 = tail[1:] if tail else None, True
+    elif rest.count(":") > 1:  # a bare IPv6 address, which cannot carry a port
+        host, port, ipv6 = rest, None, True
+    else:
+        host, colon, port = rest.partition(":")
+        port, ipv6 = (port if colon else None), False
+    if ipv6:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise refused() from None
+    elif not _HOST_NAME.fullmatch(host) or len(host) > 253:
+        raise refused()
+    if port is None:
+        return host, default_port
+    if not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
+        raise refused()
+    return host, int(port)

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 WINDOW = 16  # chunks asked for and not yet received
 STALL_S = 5.0  # ask again for chunks that have not come after this long (real time)
+MAX_RETRY_AFTER_MS = 60_000  # the longest a slow-down answer can make the device wait
 FACT_STAGED, FACT_FAILED = "staged_update", "failed_update"
 
 
@@ -170,6 +171,24 @@ class Fota:
             self._fail(self.target, UpdateFailed(wire.ERROR_DOWNLOAD, f"cannot store a chunk: {exc}"))
             return
         self._progress()
+
+    def slow_down(self, message: dict[str, Any]) -> None:
+        """The service refused some chunks for now (its per-device limit): ask again when it says."""
+        plan = self.store.plan
+        if not self.fetching or plan is None:
+            return
+        try:
+            retry_s = min(max(int(message.get("retry_after_ms", 1000)), 0), MAX_RETRY_AFTER_MS) / 1000
+            chunks = {int(index) for index in message.get("chunks") or []}
+        except (TypeError, ValueError):
+            return
+        asked = time.monotonic() - STALL_S + retry_s  # so tick() asks again after retry_s
+        for position, entry in enumerate(plan.layers):
+            if entry.hash == message.get("layer"):
+                for index in chunks & set(range(len(entry.chunks))):
+                    self._outstanding[(position, index)] = asked
+        log.info("update %s: the service asks to slow down (%s)", (self.target or "?")[:12],
+                 message.get("reason", ""))
 
     # --- fetching -----------------------------------------------------------------------------
     def _begin(self, wanted: str, app: dict[str, Any]) -> None:

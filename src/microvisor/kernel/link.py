@@ -6,8 +6,9 @@ Runs on the emulation thread: the connection (kernel/link_client.py) hands every
 - On every connect the kernel says hello (kernel version, app manifest hash, wake reason, why no
   application runs), then sends the log lines and crash reports still waiting; the hello is sent again
   until the service answers with the time.
-- Log lines (mvServerLog) wait in a bounded buffer (MAX_LINES; the oldest are dropped and counted) and
-  go up in order, one batch at a time, each kept until the service acknowledges it.
+- Log lines (mvServerLog) are numbered per boot as they are logged, wait in a bounded buffer (MAX_LINES;
+  the oldest are dropped and counted, their numbers left as a gap) and go up in order, one batch at a
+  time, each kept until the service acknowledges it; the service stores each (boot, number) once.
 - Crash reports stay in secure storage until the service acknowledges each one.
 - The service's desired state turns logging on or off (off: the buffer is emptied and mvServerLog
   answers LOGGINGDISABLEDBYSERVER) and names the target app (kernel/fota.py).
@@ -49,7 +50,7 @@ class Link:
         self.boot = secrets.token_hex(8)
         self.client: LinkClient | None = None
         self.up = False
-        self._lines: deque[str] = deque()
+        self._lines: deque[tuple[int, str]] = deque()  # (sequence number, text)
         self._dropped = 0
         self._next_sequence = 0
         self._batch: dict[str, Any] | None = None
@@ -147,7 +148,8 @@ class Link:
 
     def _on_event(self, event: DeviceEvent) -> None:
         if event.source == "log" and event.kind == "line":
-            self._lines.append(str(event.data.get("text", "")))
+            self._lines.append((self._next_sequence, str(event.data.get("text", ""))))
+            self._next_sequence += 1  # a dropped line keeps its number: the service sees the gap
             while len(self._lines) > MAX_LINES:
                 self._lines.popleft()
                 self._dropped += 1
@@ -158,10 +160,9 @@ class Link:
     def _pump(self) -> None:
         if self._batch is not None or not self._lines or not self.up or self._hello_at is not None:
             return
-        lines = [self._lines.popleft() for _ in range(min(wire.MAX_LOG_BATCH, len(self._lines)))]
-        self._batch = {"boot": self.boot, "first": self._next_sequence, "lines": lines,
+        batch = [self._lines.popleft() for _ in range(min(wire.MAX_LOG_BATCH, len(self._lines)))]
+        self._batch = {"boot": self.boot, "first": batch[0][0], "lines": [text for _, text in batch],
                        "dropped": self._dropped}
-        self._next_sequence += len(lines)
         self._dropped = 0
         self._send_batch()
 
@@ -191,7 +192,7 @@ class Link:
             log.warning("link message on %s ignored: %s", topic, exc)
             return
         handler = {wire.TIME: self._time, wire.DESIRED: self._desired, wire.COMMAND: self._command,
-                   wire.ACK_DOWN: self._ack}.get(where.kind)
+                   wire.ACK_DOWN: self._ack, wire.SLOW_DOWN: self.kernel.fota.slow_down}.get(where.kind)
         if handler is not None:
             handler(message)
 

@@ -76,6 +76,7 @@ class LinkClient:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_sid, protocol=mqtt.MQTTv5,
                              reconnect_on_failure=False)
         client.tls_set_context(self._context)
+        client.username_pw_set(self.device_sid)  # the broker checks it, and the client id, against the CN
         client.connect_timeout = CONNECT_TIMEOUT_S
         client.will_set(wire.up(self.device_sid, wire.STATUS), wire.encode({"online": False}), qos=1)
         client.on_connect = self._on_connect

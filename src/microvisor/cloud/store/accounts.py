@@ -1,4 +1,4 @@
-"""Accounts: create one with a fresh SID and auth token, or make sure a known one exists."""
+"""Accounts: create one with a fresh SID and auth token, make sure a known one exists, list, disable."""
 
 from __future__ import annotations
 
@@ -39,4 +39,18 @@ def ensure_account(session: Session, sid: str, token: str, friendly_name: str = 
         session.flush()
     elif not hmac.compare_digest(account.auth_token_hash, hash_token(token)):
         raise AccountMismatch(f"account {sid} exists in the database with another auth token")
+    return account
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return list(session.scalars(select(Account).order_by(Account.id)))
+
+
+def set_disabled(session: Session, sid: str, disabled: bool) -> Account:
+    """Disable (or enable again) the account with this SID; LookupError if there is none."""
+    account = session.scalar(select(Account).where(Account.sid == sid)) if is_sid(sid, "AC") else None
+    if account is None:
+        raise LookupError(f"there is no account {sid}")
+    account.disabled = disabled
+    session.flush()
     return account

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..clock import utc_now
@@ -27,13 +29,20 @@ EVENT_KINDS = (REGISTERED, CONNECTED, DISCONNECTED, APP_TARGETED, APP_REPORTED, 
 MAX_LOG_LINE = 4096
 
 
-def record_log(session: Session, device: Device, text: str,
-               when: datetime.datetime | None = None) -> DeviceLog:
-    """One log line from the device's app (over-long lines are cut)."""
-    line = DeviceLog(device_id=device.id, text=text[:MAX_LOG_LINE], date_created=when or utc_now())
-    session.add(line)
-    session.flush()
-    return line
+def record_logs(session: Session, device: Device, boot: str, first: int, lines: list[str],
+                when: datetime.datetime | None = None) -> int:
+    """Log lines numbered first, first + 1, … within a boot; those stored already are skipped (the
+    device sends a batch again until it is acknowledged). Over-long lines are cut. Returns how many
+    were new."""
+    if not lines:
+        return 0
+    when = when or utc_now()
+    rows = [{"device_id": device.id, "boot": boot, "sequence": first + offset, "text": text[:MAX_LOG_LINE],
+             "date_created": when} for offset, text in enumerate(lines)]
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    statement = insert(DeviceLog).values(rows).on_conflict_do_nothing(
+        index_elements=["device_id", "boot", "sequence"]).returning(DeviceLog.id)
+    return len(session.execute(statement).all())
 
 
 def logs_statement(device: Device) -> Select:

@@ -11,14 +11,16 @@ from sqlalchemy.orm import Session
 
 from ..clock import utc_now
 from ..errors import NotFound
-from ..models import App, Device, DeviceCommand
+from ..models import Account, App, Device, DeviceCommand
 from . import activity
 from .devices import ERROR, PENDING, UP_TO_DATE
 
 
 def device_by_sid(session: Session, sid: str) -> Device:
-    """Any account's device by SID (the link knows a device by its certificate, not by an account)."""
-    device = session.scalar(select(Device).where(Device.sid == sid))
+    """Any enabled account's device by SID (the link knows a device by its certificate, not by an
+    account); a disabled account's devices are not found, so the link ignores them."""
+    device = session.scalar(select(Device).join(Account)
+                            .where(Device.sid == sid, Account.disabled.is_(False)))
     if device is None:
         raise NotFound(f"no device {sid}")
     return device
