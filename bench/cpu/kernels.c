@@ -1,7 +1,9 @@
 /*
- * kernels.c - CPU benchmark kernels: table-driven CRC-32, integer matrix multiply, heapsort of
- * pseudo-random numbers, and a character-level tokenizer/evaluator (a small state machine).
- * Every kernel folds its results into a 32-bit value so that nothing can be optimised away.
+ * kernels.c - the CPU benchmark's four kernels and its iteration loop (see kernels.h).
+ *
+ * Every kernel works on a small data set made once by bench_setup, changes it a little each
+ * iteration (so that no iteration repeats another) and folds what it computed into a 32-bit
+ * result, so that nothing can be optimised away.
  */
 #include "kernels.h"
 
@@ -24,12 +26,276 @@ static uint32_t mix(uint32_t h, uint32_t v)
     return h;
 }
 
-/* ---- CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) ------------------------------- */
+/* ---- linked list: find, reverse, merge sort ------------------------------------------------ */
+
+struct node {
+    struct node *next;
+    uint16_t key;     /* the node's place in the list as made */
+    uint16_t value;   /* data that changes from one iteration to the next */
+};
+
+static struct node s_nodes[LIST_NODES];
+static struct node *s_list;
+
+static void list_setup(uint32_t *rng)
+{
+    for (uint32_t i = 0; i < LIST_NODES; i++) {
+        s_nodes[i].key = (uint16_t)i;
+        s_nodes[i].value = (uint16_t)next_random(rng);
+        s_nodes[i].next = i + 1u < LIST_NODES ? &s_nodes[i + 1u] : 0;
+    }
+    s_list = &s_nodes[0];
+}
+
+/* The first node whose value has `wanted` in the bits of `mask`, or none. */
+static const struct node *list_find(const struct node *list, uint16_t mask, uint16_t wanted)
+{
+    while (list != 0 && (list->value & mask) != wanted) {
+        list = list->next;
+    }
+    return list;
+}
+
+static struct node *list_reverse(struct node *list)
+{
+    struct node *reversed = 0;
+    while (list != 0) {
+        struct node *next = list->next;
+        list->next = reversed;
+        reversed = list;
+        list = next;
+    }
+    return reversed;
+}
+
+static int node_before(const struct node *a, const struct node *b, int by_value)
+{
+    if (by_value && a->value != b->value) {
+        return a->value < b->value;
+    }
+    return a->key <= b->key;
+}
+
+/* Bottom-up merge sort of a singly linked list: runs of 1, 2, 4, ... merged pairwise. */
+static struct node *list_sort(struct node *list, int by_value)
+{
+    for (uint32_t run = 1;; run *= 2u) {
+        struct node *p = list, *tail = 0;
+        uint32_t merges = 0;
+        list = 0;
+        while (p != 0) {
+            merges++;
+            struct node *q = p;
+            uint32_t p_size = 0;
+            while (p_size < run && q != 0) {
+                p_size++;
+                q = q->next;
+            }
+            uint32_t q_size = run;
+            while (p_size > 0 || (q_size > 0 && q != 0)) {
+                struct node *e;
+                if (p_size == 0) {
+                    e = q, q = q->next, q_size--;
+                } else if (q_size == 0 || q == 0 || node_before(p, q, by_value)) {
+                    e = p, p = p->next, p_size--;
+                } else {
+                    e = q, q = q->next, q_size--;
+                }
+                if (tail != 0) {
+                    tail->next = e;
+                } else {
+                    list = e;
+                }
+                tail = e;
+            }
+            p = q;
+        }
+        tail->next = 0;
+        if (merges <= 1u) {
+            return list;
+        }
+    }
+}
+
+uint32_t bench_list(uint32_t iteration)
+{
+    uint32_t h = iteration;
+    for (uint32_t k = 0; k < 8u; k++) {
+        const struct node *found = list_find(s_list, 0x1Fu, (uint16_t)((iteration * 7u + k * 13u) & 0x1Fu));
+        h = mix(h, found != 0 ? found->key : 0xFFFFu);
+    }
+    s_list = list_reverse(s_list);
+    s_list = list_sort(s_list, 1);
+    uint32_t position = 1;
+    for (const struct node *n = s_list; n != 0 && position <= 16u; n = n->next, position++) {
+        h = mix(h, (uint32_t)n->value * position ^ n->key);
+    }
+    s_nodes[iteration % LIST_NODES].value += (uint16_t)(iteration * 40503u + 1u);
+    s_list = list_sort(s_list, 0);
+    uint32_t ordered = 1, previous = 0;
+    for (const struct node *n = s_list; n != 0; n = n->next) {
+        ordered &= n->key >= previous;
+        previous = n->key;
+    }
+    return mix(h, ordered);
+}
+
+/* ---- integer matrices: product, scalar add, matrix-vector product ------------------------- */
+
+static int16_t s_ma[MATRIX_N][MATRIX_N];
+static int16_t s_mb[MATRIX_N][MATRIX_N];
+static int32_t s_mc[MATRIX_N][MATRIX_N];
+
+static int16_t small_value(uint32_t *rng)
+{
+    return (int16_t)((int32_t)(next_random(rng) & 0x3FFu) - 512);
+}
+
+static void matrix_setup(uint32_t *rng)
+{
+    for (uint32_t i = 0; i < MATRIX_N; i++) {
+        for (uint32_t j = 0; j < MATRIX_N; j++) {
+            s_ma[i][j] = small_value(rng);
+            s_mb[i][j] = small_value(rng);
+        }
+    }
+}
+
+uint32_t bench_matrix(uint32_t iteration)
+{
+    for (uint32_t i = 0; i < MATRIX_N; i++) {
+        for (uint32_t j = 0; j < MATRIX_N; j++) {
+            int32_t sum = 0;
+            for (uint32_t k = 0; k < MATRIX_N; k++) {
+                sum += (int32_t)s_ma[i][k] * s_mb[k][j];
+            }
+            s_mc[i][j] = sum;
+        }
+    }
+    uint32_t h = 0;
+    for (uint32_t i = 0; i < MATRIX_N; i++) {
+        for (uint32_t j = 0; j < MATRIX_N; j++) {
+            uint32_t c = (uint32_t)s_mc[i][j];
+            h += ((c >> 3) & 0x7Fu) * (i + 1u) ^ c;
+        }
+    }
+    /* A += a constant of this iteration, kept within [-512, 511]. */
+    int32_t constant = (int32_t)(iteration & 0xFFu) | 1;
+    for (uint32_t i = 0; i < MATRIX_N; i++) {
+        for (uint32_t j = 0; j < MATRIX_N; j++) {
+            s_ma[i][j] = (int16_t)(((s_ma[i][j] + constant) & 0x3FF) - 512);
+        }
+    }
+    /* A times one row of B as a vector. */
+    const int16_t *vector = s_mb[iteration % MATRIX_N];
+    for (uint32_t i = 0; i < MATRIX_N; i++) {
+        int32_t sum = 0;
+        for (uint32_t j = 0; j < MATRIX_N; j++) {
+            sum += (int32_t)s_ma[i][j] * vector[j];
+        }
+        h = mix(h, (uint32_t)sum);
+    }
+    return h;
+}
+
+/* ---- state machine: numbers in text, classified character by character --------------------- */
+
+enum number_state {
+    ST_START, ST_SIGN, ST_INT, ST_POINT, ST_FRACTION, ST_EXP, ST_EXP_SIGN, ST_EXPONENT, ST_INVALID,
+    ST_COUNT
+};
+
+static uint8_t s_text[STATE_BYTES];
+
+/* Comma-separated tokens: integers, decimals, numbers with exponents, and some malformed ones. */
+static void state_setup(uint32_t *rng)
+{
+    static const char *const shapes[] = {
+        "5012", "-874", "+122", "35.54", "-.125", "+0.644", "5.5e+3", "-1.2E-7", "7e12", "T0.3e", "1x2",
+        "--4", "6.", "0.0001", "-99.9e-1", "42",
+    };
+    uint32_t i = 0;
+    while (i < STATE_BYTES) {
+        const char *shape = shapes[next_random(rng) % (sizeof shapes / sizeof shapes[0])];
+        for (uint32_t k = 0; shape[k] != '\0' && i < STATE_BYTES; k++) {
+            s_text[i++] = (uint8_t)shape[k];
+        }
+        if (i < STATE_BYTES) {
+            s_text[i++] = ',';
+        }
+    }
+}
+
+static enum number_state next_state(enum number_state state, uint8_t c)
+{
+    int digit = c >= '0' && c <= '9';
+    int sign = c == '+' || c == '-';
+    switch (state) {
+    case ST_START:
+        return digit ? ST_INT : sign ? ST_SIGN : c == '.' ? ST_POINT : ST_INVALID;
+    case ST_SIGN:
+        return digit ? ST_INT : c == '.' ? ST_POINT : ST_INVALID;
+    case ST_INT:
+        return digit ? ST_INT : c == '.' ? ST_POINT : (c == 'e' || c == 'E') ? ST_EXP : ST_INVALID;
+    case ST_POINT:
+    case ST_FRACTION:
+        return digit ? ST_FRACTION : (c == 'e' || c == 'E') ? ST_EXP : ST_INVALID;
+    case ST_EXP:
+        return digit ? ST_EXPONENT : sign ? ST_EXP_SIGN : ST_INVALID;
+    case ST_EXP_SIGN:
+    case ST_EXPONENT:
+        return digit ? ST_EXPONENT : ST_INVALID;
+    default:
+        return ST_INVALID;
+    }
+}
+
+/* One scan: how many tokens ended in each state, and how many transitions changed the state. */
+static uint32_t scan(const uint8_t *text, uint32_t length)
+{
+    uint32_t finals[ST_COUNT] = {0};
+    uint32_t transitions = 0;
+    enum number_state state = ST_START;
+    for (uint32_t i = 0; i < length; i++) {
+        uint8_t c = text[i];
+        if (c == ',') {
+            finals[state]++;
+            state = ST_START;
+            continue;
+        }
+        enum number_state next = next_state(state, c);
+        transitions += next != state;
+        state = next;
+    }
+    finals[state]++;
+    uint32_t h = transitions;
+    for (uint32_t s = 0; s < ST_COUNT; s++) {
+        h = mix(h, finals[s] << s);
+    }
+    return h;
+}
+
+uint32_t bench_state(uint32_t iteration)
+{
+    uint32_t h = scan(s_text, STATE_BYTES);
+    /* Corrupt every stride-th byte (a ',' becomes '=', a digit something else), scan, restore. */
+    uint32_t stride = 17u + (iteration & 7u);
+    for (uint32_t i = iteration % 7u; i < STATE_BYTES; i += stride) {
+        s_text[i] ^= 0x11u;
+    }
+    h = mix(h, scan(s_text, STATE_BYTES));
+    for (uint32_t i = iteration % 7u; i < STATE_BYTES; i += stride) {
+        s_text[i] ^= 0x11u;
+    }
+    return h;
+}
+
+/* ---- CRCs: table-driven CRC-32 over a buffer, bitwise CRC-16 over part of it --------------- */
 
 static uint32_t s_crc_table[256];
-static uint8_t s_crc_data[CRC_BUFFER_BYTES];
+static uint8_t s_crc_data[CRC_BYTES];
 
-static void crc_make_table(void)
+static void crc_setup(uint32_t *rng)
 {
     for (uint32_t i = 0; i < 256u; i++) {
         uint32_t c = i;
@@ -38,240 +304,65 @@ static void crc_make_table(void)
         }
         s_crc_table[i] = c;
     }
+    for (uint32_t i = 0; i < CRC_BYTES; i++) {
+        s_crc_data[i] = (uint8_t)next_random(rng);
+    }
 }
 
-static uint32_t crc32(const uint8_t *data, uint32_t len, uint32_t crc)
+static uint32_t crc32(const uint8_t *data, uint32_t length, uint32_t crc)
 {
     crc = ~crc;
-    for (uint32_t i = 0; i < len; i++) {
+    for (uint32_t i = 0; i < length; i++) {
         crc = s_crc_table[(crc ^ data[i]) & 0xFFu] ^ (crc >> 8);
     }
     return ~crc;
 }
 
-uint32_t bench_crc32(uint32_t seed)
+/* CRC-16/ARC (reflected 0x8005), one bit at a time. */
+static uint16_t crc16(const uint8_t *data, uint32_t length, uint16_t crc)
 {
-    crc_make_table();
-    uint32_t rng = seed | 1u;
-    for (uint32_t i = 0; i < CRC_BUFFER_BYTES; i++) {
-        s_crc_data[i] = (uint8_t)next_random(&rng);
-    }
-    uint32_t crc = 0;
-    for (uint32_t pass = 0; pass < CRC_PASSES; pass++) {
-        s_crc_data[pass % CRC_BUFFER_BYTES] ^= (uint8_t)pass;  /* every pass sees new data */
-        crc = crc32(s_crc_data, CRC_BUFFER_BYTES, crc);
+    for (uint32_t i = 0; i < length; i++) {
+        crc ^= data[i];
+        for (int k = 0; k < 8; k++) {
+            crc = (crc & 1u) ? (uint16_t)((crc >> 1) ^ 0xA001u) : (uint16_t)(crc >> 1);
+        }
     }
     return crc;
 }
 
-/* ---- integer matrix multiply --------------------------------------------------------------- */
-
-static int32_t s_ma[MATRIX_N][MATRIX_N];
-static int32_t s_mb[MATRIX_N][MATRIX_N];
-static int32_t s_mc[MATRIX_N][MATRIX_N];
-
-uint32_t bench_matrix(uint32_t seed)
+uint32_t bench_crc(uint32_t iteration, uint32_t input)
 {
-    uint32_t rng = seed ^ 0xA5A5A5A5u;
-    for (uint32_t i = 0; i < MATRIX_N; i++) {
-        for (uint32_t j = 0; j < MATRIX_N; j++) {
-            s_ma[i][j] = (int32_t)(next_random(&rng) % 201u) - 100;
-            s_mb[i][j] = (int32_t)(next_random(&rng) % 201u) - 100;
-        }
-    }
-    uint32_t h = 0;
-    for (uint32_t pass = 0; pass < MATRIX_PASSES; pass++) {
-        for (uint32_t i = 0; i < MATRIX_N; i++) {
-            for (uint32_t j = 0; j < MATRIX_N; j++) {
-                int32_t sum = 0;
-                for (uint32_t k = 0; k < MATRIX_N; k++) {
-                    sum += s_ma[i][k] * s_mb[k][j];
-                }
-                s_mc[i][j] = sum;
-            }
-        }
-        /* Feed a little of the product back so each pass differs. */
-        uint32_t r = pass % MATRIX_N;
-        h = mix(h, (uint32_t)s_mc[r][(pass * 7u) % MATRIX_N]);
-        s_ma[r][r] = (s_mc[r][r] & 0x7F) - 64;
-    }
-    for (uint32_t i = 0; i < MATRIX_N; i++) {
-        for (uint32_t j = 0; j < MATRIX_N; j++) {
-            h = mix(h, (uint32_t)s_mc[i][j]);
-        }
-    }
-    return h;
+    s_crc_data[iteration % CRC_BYTES] ^= (uint8_t)input;
+    uint32_t c32 = crc32(s_crc_data, CRC_BYTES, input);
+    uint16_t c16 = crc16(&s_crc_data[(iteration * 64u) % CRC_BYTES], 64u, (uint16_t)input);
+    return c32 ^ ((uint32_t)c16 << 7);
 }
 
-/* ---- heapsort --------------------------------------------------------------------------- */
+/* ---- the iteration loop ----------------------------------------------------------------------- */
 
-static uint32_t s_sort[SORT_ELEMENTS];
-
-static void sift_down(uint32_t *a, uint32_t root, uint32_t end)
+void bench_setup(uint32_t seed)
 {
-    for (;;) {
-        uint32_t child = 2u * root + 1u;
-        if (child >= end) {
-            return;
-        }
-        if (child + 1u < end && a[child + 1u] > a[child]) {
-            child++;
-        }
-        if (a[root] >= a[child]) {
-            return;
-        }
-        uint32_t t = a[root];
-        a[root] = a[child];
-        a[child] = t;
-        root = child;
-    }
+    uint32_t rng = seed | 1u;
+    list_setup(&rng);
+    matrix_setup(&rng);
+    state_setup(&rng);
+    crc_setup(&rng);
 }
 
-static void heapsort(uint32_t *a, uint32_t n)
+uint32_t bench_iteration(uint32_t iteration)
 {
-    for (uint32_t i = n / 2u; i-- > 0;) {
-        sift_down(a, i, n);
-    }
-    for (uint32_t end = n; end-- > 1;) {
-        uint32_t t = a[0];
-        a[0] = a[end];
-        a[end] = t;
-        sift_down(a, 0, end);
-    }
+    uint32_t result = bench_list(iteration);
+    result = mix(result, bench_matrix(iteration));
+    result = mix(result, bench_state(iteration));
+    return bench_crc(iteration, result);
 }
 
-uint32_t bench_sort(uint32_t seed)
+uint32_t bench_run(uint32_t seed, uint32_t iterations)
 {
-    uint32_t rng = seed ^ 0x3C3C3C3Cu;
-    uint32_t h = 0;
-    for (uint32_t pass = 0; pass < SORT_PASSES; pass++) {
-        for (uint32_t i = 0; i < SORT_ELEMENTS; i++) {
-            s_sort[i] = next_random(&rng);
-        }
-        heapsort(s_sort, SORT_ELEMENTS);
-        uint32_t sorted = 1;
-        for (uint32_t i = 1; i < SORT_ELEMENTS; i++) {
-            sorted &= s_sort[i - 1u] <= s_sort[i];
-        }
-        h = mix(h, s_sort[0]);
-        h = mix(h, s_sort[SORT_ELEMENTS / 2u]);
-        h = mix(h, s_sort[SORT_ELEMENTS - 1u]);
-        h = mix(h, sorted);
+    bench_setup(seed);
+    uint32_t checksum = 0;
+    for (uint32_t i = 0; i < iterations; i++) {
+        checksum = mix(checksum, bench_iteration(i));
     }
-    return h;
-}
-
-/* ---- tokenizer / evaluator state machine -------------------------------------------------- */
-
-static uint8_t s_text[PARSE_TEXT_BYTES];
-
-/* Fill the text with "name = 123 + x7 * 45 ; ..." style statements. */
-static void make_text(uint32_t seed)
-{
-    static const uint8_t ops[] = {'+', '-', '*', '/', '=', ';', '(', ')'};
-    uint32_t rng = seed ^ 0x5EED5EEDu;
-    uint32_t i = 0;
-    while (i < PARSE_TEXT_BYTES) {
-        uint32_t r = next_random(&rng);
-        uint32_t kind = r % 4u;
-        uint32_t len = 1u + (r >> 8) % 6u;
-        for (uint32_t k = 0; k < len && i < PARSE_TEXT_BYTES; k++) {
-            uint32_t c = next_random(&rng);
-            if (kind == 0) {
-                s_text[i++] = (uint8_t)('0' + c % 10u);
-            } else if (kind == 1) {
-                s_text[i++] = (uint8_t)((k == 0 ? 'a' : (c & 1u) ? 'a' : '0') + c % 10u);
-            } else if (kind == 2) {
-                s_text[i++] = ops[c % sizeof ops];
-                break;
-            } else {
-                s_text[i++] = (c & 3u) ? ' ' : '\n';
-            }
-        }
-    }
-}
-
-enum lex_state { LEX_SPACE, LEX_NUMBER, LEX_NAME };
-
-/* One pass over the text: counts tokens and evaluates a running value, like a tiny calculator
- * that treats names as their hash. */
-static uint32_t parse(const uint8_t *text, uint32_t len)
-{
-    enum lex_state state = LEX_SPACE;
-    uint32_t number = 0, name = 0, value = 0, tokens = 0, lines = 1, depth = 0;
-    uint8_t op = '+';
-    for (uint32_t i = 0; i <= len; i++) {
-        uint8_t c = i < len ? text[i] : (uint8_t)' ';
-        int is_digit = c >= '0' && c <= '9';
-        int is_alpha = c >= 'a' && c <= 'z';
-        switch (state) {
-        case LEX_NUMBER:
-            if (is_digit) {
-                number = number * 10u + (uint32_t)(c - '0');
-                continue;
-            }
-            tokens++;
-            value = op == '+' ? value + number
-                  : op == '-' ? value - number
-                  : op == '*' ? value * (number | 1u)
-                  : op == '/' ? value / (number | 1u)
-                              : value ^ number;
-            state = LEX_SPACE;
-            break;
-        case LEX_NAME:
-            if (is_alpha || is_digit) {
-                name = name * 31u + c;
-                continue;
-            }
-            tokens++;
-            value ^= name;
-            state = LEX_SPACE;
-            break;
-        case LEX_SPACE:
-            break;
-        }
-        if (is_digit) {
-            state = LEX_NUMBER;
-            number = (uint32_t)(c - '0');
-        } else if (is_alpha) {
-            state = LEX_NAME;
-            name = c;
-        } else if (c == '\n') {
-            lines++;
-        } else if (c == '(') {
-            depth++;
-        } else if (c == ')') {
-            depth -= depth != 0;
-        } else if (c != ' ') {
-            tokens++;
-            op = c;
-            if (c == ';') {
-                value = value * 2654435761u + depth;
-            }
-        }
-    }
-    return value ^ (tokens << 16) ^ lines;
-}
-
-uint32_t bench_parse(uint32_t seed)
-{
-    make_text(seed);
-    uint32_t h = 0;
-    for (uint32_t pass = 0; pass < PARSE_PASSES; pass++) {
-        s_text[(pass * 13u) % PARSE_TEXT_BYTES] = (uint8_t)('0' + pass % 10u);
-        h = mix(h, parse(s_text, PARSE_TEXT_BYTES));
-    }
-    return h;
-}
-
-/* ---- all of it ---------------------------------------------------------------------------- */
-
-uint32_t bench_run_all(uint32_t seed)
-{
-    uint32_t h = 0;
-    h = mix(h, bench_crc32(seed));
-    h = mix(h, bench_matrix(seed));
-    h = mix(h, bench_sort(seed));
-    h = mix(h, bench_parse(seed));
-    return h;
+    return checksum;
 }

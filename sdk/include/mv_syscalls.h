@@ -9,9 +9,13 @@
  * addresses come from sdk/ld/mv_syscalls.ld (include it in the application's linker script).
  * Calls follow the base AAPCS: arguments in r0-r3 (then the stack), the 32-bit MvStatus in r0.
  *
- * Enum sizes follow the arm-none-eabi default of short enums: an enum whose __MAX member is
- * 0xffffffff is 4 bytes, one whose __MAX is 0xff is 1 byte. The 1-byte enums are marked packed
- * so that they keep that size even when an application is built with -fno-short-enums.
+ * Enum sizes are set, as in the published header, by each enum's last member, __MAX, alone; the
+ * enums carry no attribute. Where __MAX is 0xffffffff the enum needs 32 bits, so it is 4 bytes
+ * whatever the compiler's enum flag. Where __MAX is 0xff (MvMqttAuthenticationMethod,
+ * MvPowerSavingMode, MvDeepSleepMode, MvWakeReason, MvWifiConfigMode) the values are one byte
+ * wide: the enum is 1 byte with -fshort-enums, arm-none-eabi-gcc's default, and 4 bytes with
+ * -fno-short-enums. Structures that hold one of those keep the same offsets and size either way
+ * (the member is followed by padding up to the next 4-byte member).
  */
 #ifndef MV_SYSCALLS_H
 #define MV_SYSCALLS_H
@@ -19,12 +23,6 @@
 #include <stdint.h>
 
 #define MV_SYSCALLS_ABI_VERSION "0.7.0"
-
-#if defined(__GNUC__) || defined(__clang__)
-#define MV_BYTE_ENUM __attribute__((packed))
-#else
-#define MV_BYTE_ENUM
-#endif
 
 #if defined(__arm__) && (defined(__GNUC__) || defined(__clang__))
 #define MV_CALL __attribute__((pcs("aapcs")))
@@ -316,7 +314,7 @@ enum MvMqttProtocolVersion {
     MV_MQTTPROTOCOLVERSION__MAX = 0xffffffff,
 };
 
-enum MV_BYTE_ENUM MvMqttAuthenticationMethod {
+enum MvMqttAuthenticationMethod {
     MV_MQTTAUTHENTICATIONMETHOD_NONE = 0x0,
     MV_MQTTAUTHENTICATIONMETHOD_USERNAMEPASSWORD = 0x1,
     MV_MQTTAUTHENTICATIONMETHOD__MAX = 0xff,
@@ -328,7 +326,7 @@ struct MvUsernamePassword {
 };
 
 struct MvMqttAuthentication {
-    enum MvMqttAuthenticationMethod method; /* 1 byte, then padding */
+    enum MvMqttAuthenticationMethod method; /* 1 or 4 bytes (enum flag); then username_password at 4 */
     struct MvUsernamePassword username_password;
 };
 
@@ -462,7 +460,7 @@ struct MvMqttDisconnectResponse {
  * Power, system notifications, restarts.
  * ------------------------------------------------------------------------------------------- */
 
-enum MV_BYTE_ENUM MvPowerSavingMode {
+enum MvPowerSavingMode {
     MV_POWERSAVINGMODE_SLEEP = 0x0,
     MV_POWERSAVINGMODE_STOP0 = 0x1,
     MV_POWERSAVINGMODE_STOP1 = 0x2,
@@ -485,14 +483,14 @@ struct MvOpenSystemNotificationParams {
 
 typedef struct MvSystemEventHandleOpaque *MvSystemEventHandle;
 
-enum MV_BYTE_ENUM MvDeepSleepMode {
+enum MvDeepSleepMode {
     MV_DEEPSLEEPMODE_STANDBY = 0x0,
     MV_DEEPSLEEPMODE_SHUTDOWN = 0x1,
     MV_DEEPSLEEPMODE__MAX = 0xff,
 };
 
-/* Why the application is running now (1 byte). */
-enum MV_BYTE_ENUM MvWakeReason {
+/* Why the application is running now (values one byte wide). */
+enum MvWakeReason {
     MV_WAKEREASON_COLDBOOT = 0x0,                 /* power on, or out of Shutdown */
     MV_WAKEREASON_REMOTEMICROVISORRESTART = 0x1,  /* server asked for a microvisor restart */
     MV_WAKEREASON_REMOTEAPPLICATIONRESTART = 0x2, /* server asked for an application restart */
@@ -539,7 +537,7 @@ struct MvExternalFlashInfo {
  * Wi-Fi.
  * ------------------------------------------------------------------------------------------- */
 
-enum MV_BYTE_ENUM MvWifiConfigMode {
+enum MvWifiConfigMode {
     MV_WIFICONFIGMODE_APPLYNOW = 0x0,
     MV_WIFICONFIGMODE_CLEARNOW = 0x1,
     MV_WIFICONFIGMODE__MAX = 0xff,
@@ -691,6 +689,7 @@ MV_CALL enum MvStatus mvOpenSystemNotification(const struct MvOpenSystemNotifica
                                                MvSystemEventHandle *handle);
 MV_CALL enum MvStatus mvCloseSystemNotification(MvSystemEventHandle *handle);
 MV_CALL enum MvStatus mvDeepSleep(enum MvDeepSleepMode mode);
+/* Writes the reason's one-byte value: built with -fno-short-enums, zero the variable first. */
 MV_CALL enum MvStatus mvGetWakeReason(enum MvWakeReason *mode);
 MV_CALL enum MvStatus mvRestart(enum MvRestartMode mode);
 

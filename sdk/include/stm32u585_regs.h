@@ -33,6 +33,138 @@
 #define RCC_APB1ENR1_USART2EN     (1u << 17)
 #define RCC_APB2ENR_USART1EN      (1u << 14)
 
+/* The clock tree (RCC_CR, CFGR1..3, PLL1), as the microvisor leaves it: SYSCLK = PLL1 at 160 MHz. */
+#define RCC_CR          REG32(RCC_BASE + 0x00u)
+#define RCC_ICSCR1      REG32(RCC_BASE + 0x08u)
+#define RCC_CFGR1       REG32(RCC_BASE + 0x1Cu)
+#define RCC_CFGR2       REG32(RCC_BASE + 0x20u)
+#define RCC_CFGR3       REG32(RCC_BASE + 0x24u)
+#define RCC_PLL1CFGR    REG32(RCC_BASE + 0x28u)
+#define RCC_PLL1DIVR    REG32(RCC_BASE + 0x34u)
+#define RCC_PLL1FRACR   REG32(RCC_BASE + 0x38u)
+#define RCC_CSR         REG32(RCC_BASE + 0xF4u)
+#define RCC_REG_ADDR(ofs) (RCC_BASE + (ofs))   /* for mvPeriphPeek32 */
+
+#define RCC_CR_MSISRDY            (1u << 2)
+#define RCC_CR_HSIRDY             (1u << 10)
+#define RCC_CR_HSERDY             (1u << 17)
+#define RCC_CR_PLL1ON             (1u << 24)
+#define RCC_CR_PLL1RDY            (1u << 25)
+#define RCC_ICSCR1_MSIRGSEL       (1u << 23)
+#define RCC_ICSCR1_MSISRANGE_POS  28u         /* 4 bits */
+#define RCC_CSR_MSISSRANGE_POS    12u         /* 4 bits */
+#define RCC_CFGR1_SW_POS          0u          /* 2 bits: 0 MSIS, 1 HSI16, 2 HSE, 3 PLL1 */
+#define RCC_CFGR1_SWS_POS         2u          /* 2 bits */
+#define RCC_CFGR2_HPRE_POS        0u          /* 4 bits: 0xxx /1, 1000 /2 ... 1111 /512 */
+#define RCC_CFGR2_PPRE1_POS       4u          /* 3 bits: 0xx /1, 100 /2 ... 111 /16 */
+#define RCC_CFGR2_PPRE2_POS       8u
+#define RCC_CFGR3_PPRE3_POS       4u
+#define RCC_PLL1CFGR_PLL1SRC_POS  0u          /* 2 bits: 0 none, 1 MSIS, 2 HSI16, 3 HSE */
+#define RCC_PLL1CFGR_PLL1FRACEN   (1u << 4)
+#define RCC_PLL1CFGR_PLL1M_POS    8u          /* 4 bits: divider - 1 */
+#define RCC_PLL1CFGR_PLL1REN      (1u << 18)
+#define RCC_PLL1DIVR_PLL1N_POS    0u          /* 9 bits: multiplier - 1 */
+#define RCC_PLL1DIVR_PLL1R_POS    24u         /* 7 bits: divider - 1 */
+#define RCC_PLL1FRACR_FRACN_POS   3u          /* 13 bits: fraction of N in 1/8192 */
+#define RCC_APB1ENR1_SPI2EN       (1u << 14)
+#define RCC_APB1ENR1_I2C1EN       (1u << 21)
+#define RCC_APB1ENR1_I2C2EN       (1u << 22)
+#define RCC_APB1ENR2_I2C4EN       (1u << 1)
+#define RCC_APB2ENR_SPI1EN        (1u << 12)
+#define RCC_APB3ENR_SPI3EN        (1u << 5)
+#define RCC_APB3ENR_I2C3EN        (1u << 7)
+
+#define MSIS_RESET_HZ 4000000u    /* MSI range 4 */
+#define HSI16_HZ      16000000u
+
+/* ---- PWR and the FLASH interface: voltage scaling and wait states -------------------------- */
+#define PWR_BASE        0x46020800u
+#define PWR_VOSR        REG32(PWR_BASE + 0x0Cu)
+#define PWR_VOSR_BOOSTRDY   (1u << 14)
+#define PWR_VOSR_VOSRDY     (1u << 15)
+#define PWR_VOSR_VOS_POS    16u       /* 2 bits: 0 range 4 ... 3 range 1 */
+#define PWR_VOSR_BOOSTEN    (1u << 18)
+#define FLASH_R_BASE    0x40022000u
+#define FLASH_ACR       REG32(FLASH_R_BASE + 0x00u)
+#define FLASH_ACR_LATENCY   0xFu
+
+/* ---- I2C1..I2C4 ---------------------------------------------------------------------------- */
+#define I2C1_BASE 0x40005400u
+#define I2C2_BASE 0x40005800u
+#define I2C3_BASE 0x46002800u
+#define I2C4_BASE 0x40008400u
+#define I2C_CR1_OFS      0x00u
+#define I2C_CR2_OFS      0x04u
+#define I2C_OAR1_OFS     0x08u
+#define I2C_OAR2_OFS     0x0Cu
+#define I2C_TIMINGR_OFS  0x10u
+#define I2C_TIMEOUTR_OFS 0x14u
+#define I2C_ISR_OFS      0x18u
+#define I2C_ICR_OFS      0x1Cu
+#define I2C_RXDR_OFS     0x24u
+#define I2C_TXDR_OFS     0x28u
+#define I2C_REG(base, ofs) REG32((base) + (ofs))
+#define I2C_CR1_PE       (1u << 0)
+#define I2C_CR1_TXIE     (1u << 1)
+#define I2C_CR1_RXIE     (1u << 2)
+#define I2C_CR1_NACKIE   (1u << 4)
+#define I2C_CR1_STOPIE   (1u << 5)
+#define I2C_CR1_TCIE     (1u << 6)
+#define I2C_CR1_ERRIE    (1u << 7)
+#define I2C_CR2_RD_WRN   (1u << 10)
+#define I2C_CR2_START    (1u << 13)
+#define I2C_CR2_STOP     (1u << 14)
+#define I2C_CR2_NACK     (1u << 15)
+#define I2C_CR2_NBYTES_POS 16u
+#define I2C_CR2_RELOAD   (1u << 24)
+#define I2C_CR2_AUTOEND  (1u << 25)
+#define I2C_ISR_TXE      (1u << 0)
+#define I2C_ISR_TXIS     (1u << 1)
+#define I2C_ISR_RXNE     (1u << 2)
+#define I2C_ISR_NACKF    (1u << 4)
+#define I2C_ISR_STOPF    (1u << 5)
+#define I2C_ISR_TC       (1u << 6)
+#define I2C_ISR_TCR      (1u << 7)
+#define I2C_ISR_BUSY     (1u << 15)
+#define I2C_ICR_NACKCF   (1u << 4)
+#define I2C_ICR_STOPCF   (1u << 5)
+
+/* ---- SPI1..SPI3 (the FIFO-based SPI of the STM32U5) ------------------------------------------ */
+#define SPI1_BASE 0x40013000u
+#define SPI2_BASE 0x40003800u
+#define SPI3_BASE 0x46002000u
+#define SPI_CR1_OFS  0x00u
+#define SPI_CR2_OFS  0x04u
+#define SPI_CFG1_OFS 0x08u
+#define SPI_CFG2_OFS 0x0Cu
+#define SPI_IER_OFS  0x10u
+#define SPI_SR_OFS   0x14u
+#define SPI_IFCR_OFS 0x18u
+#define SPI_TXDR_OFS 0x20u
+#define SPI_RXDR_OFS 0x30u
+#define SPI_REG(base, ofs) REG32((base) + (ofs))
+#define SPI_REG8(base, ofs) REG8((base) + (ofs))
+#define SPI_CR1_SPE      (1u << 0)
+#define SPI_CR1_CSTART   (1u << 9)
+#define SPI_CR1_SSI      (1u << 12)
+#define SPI_CFG1_DSIZE_POS 0u    /* 5 bits: bits per frame - 1 */
+#define SPI_CFG1_FTHLV_POS 5u    /* 4 bits: frames per packet - 1 */
+#define SPI_CFG1_MBR_POS   28u   /* 3 bits: clock divider */
+#define SPI_CFG2_COMM_POS  17u   /* 2 bits: 0 full duplex, 1 transmitter, 2 receiver, 3 half */
+#define SPI_CFG2_MASTER  (1u << 22)
+#define SPI_CFG2_SSM     (1u << 26)
+#define SPI_IER_EOTIE    (1u << 3)
+#define SPI_SR_RXP       (1u << 0)
+#define SPI_SR_TXP       (1u << 1)
+#define SPI_SR_EOT       (1u << 3)
+#define SPI_SR_TXTF      (1u << 4)
+#define SPI_SR_OVR       (1u << 6)
+#define SPI_SR_TXC       (1u << 12)
+#define SPI_SR_RXPLVL_POS 13u    /* 2 bits */
+#define SPI_SR_RXWNE     (1u << 15)
+#define SPI_IFCR_EOTC    (1u << 3)
+#define SPI_IFCR_TXTFC   (1u << 4)
+
 /* ---- GPIO ports A..I ----------------------------------------------------------------------- */
 #define GPIOA_BASE 0x42020000u
 #define GPIOB_BASE 0x42020400u
@@ -143,6 +275,17 @@ static inline void nvic_clear_pending(uint32_t irq) { NVIC_ICPR(irq >> 5) = 1u <
 #define TIM2_IRQn     45
 #define USART1_IRQn   61
 #define USART2_IRQn   62
+#define I2C1_EV_IRQn  55
+#define I2C1_ER_IRQn  56
+#define I2C2_EV_IRQn  57
+#define I2C2_ER_IRQn  58
+#define SPI1_IRQn     59
+#define SPI2_IRQn     60
+#define I2C3_EV_IRQn  88
+#define I2C3_ER_IRQn  89
+#define SPI3_IRQn     99
+#define I2C4_ER_IRQn  100
+#define I2C4_EV_IRQn  101
 
 /* ---- Core intrinsics ------------------------------------------------------------------------ */
 #define __WFI()   __asm volatile("wfi" ::: "memory")

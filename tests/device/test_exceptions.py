@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from microvisor.device.firmware import load_firmware
@@ -416,3 +418,34 @@ systick:
     # 50 ms of virtual time at 1 kHz; the count word itself is the tick count here. Virtual
     # time follows the host's clock while code runs, so a tick may be late, never early.
     assert 40 <= len(log) <= 50  # a heavily loaded host can merge a few late ticks
+
+
+def test_a_sleeping_cpu_that_awaits_outside_input_waits_for_it_rather_than_skipping_to_the_end(assemble):
+    elf = assemble(program(f"""
+.thumb_func
+reset:
+{SETUP_IRQS}
+sleep:
+  wfi
+  b sleep
+.thumb_func
+irq0:
+  RECORD 0x30
+  bx lr
+"""))
+    state = DeviceState.open(None)
+    device = Device(state)
+    Microvisor(device)
+    device.load_firmware(load_firmware(elf))
+    device.awaits_input = True  # nothing is scheduled: only the host can wake it
+    woken_at = []
+    threading.Timer(0.3, lambda: device.post(lambda: (woken_at.append(device.clock.now_ns()),
+                                                      device.set_irq(0), device.set_irq(0, False)))).start()
+    threading.Timer(0.6, lambda: device.stop("done")).start()
+    result = device.run(timeout_s=5.0)
+    taken = device.cpu.read_u32(LOG)
+    device.close()
+    state.close()
+    assert result.reason == "done" and taken == 1
+    # Virtual time followed the wall clock while it waited: the input came at about 0.3 s, not 5 s.
+    assert 0.2e9 < woken_at[0] < 1.0e9 and result.time_ns < 2e9

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from . import params
 from .output import fail, out, print_json
@@ -79,6 +78,8 @@ def list_(data: Path = DATA, database_url: str | None = DATABASE, as_json: bool 
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(box=None)
     for title in ("account", "name", "status", "created"):
         table.add_column(title, overflow="fold")

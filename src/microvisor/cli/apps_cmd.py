@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from ..common import keys
 from ..common.bundle import APP_FLASH_REGION_SIZE, Bundle, BundleError, app_image_spans, build_app
 from ..common.manifest_schema import AppBody
-from ..device.firmware import FirmwareError, load_firmware
 from . import params
 from .output import fail, out, print_json
 
@@ -68,6 +66,8 @@ def bundle(
                               "whole 1 MiB."),
 ) -> None:
     """Bundle an application: its flat image as a layer, and a manifest with its policies."""
+    from ..device.firmware import FirmwareError, load_firmware  # ELF reading loads only for this command
+
     if (signing_key is None) == (not unsigned):
         raise fail("choose exactly one of --signing-key KEY and --unsigned.")
     if maximum_restart_interval and maximum_restart_interval < minimum_restart_interval:
@@ -84,16 +84,19 @@ def bundle(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot read {firmware}: {exc.strerror or exc}") from None
+    # The fields the published bundler sets, and only those (ARCHITECTURE.md, "The published ABI and
+    # manifest"): update and connectivity always, debug as the key alone. A crash policy is this
+    # tool's addition, written only when one of its options asks for it.
     body = AppBody()
     debug = _public(debug_auth_key, "--debug-auth-key")
     if debug is not None:
-        body.debug.debuggable, body.debug.debug_auth_pubkey = True, debug
+        body.debug.debug_auth_pubkey = debug
     crash = _public(crash_report_key, "--crash-report-key")
-    if crash is not None:
-        body.crash.crash_report_pubkey = crash
-    body.crash.include_stack_bytes = crash_stack_bytes
-    body.crash.minimum_restart_ms = minimum_restart_interval
-    body.crash.maximum_restart_ms = maximum_restart_interval
+    if crash is not None or crash_stack_bytes or minimum_restart_interval or maximum_restart_interval:
+        body.crash.crash_report_pubkey = crash or b""
+        body.crash.include_stack_bytes = crash_stack_bytes
+        body.crash.minimum_restart_ms = minimum_restart_interval
+        body.crash.maximum_restart_ms = maximum_restart_interval
     body.update.maximum_politeness_time_sec = maximum_politeness_time
     body.update.minimum_kernel_version = minimum_kernel_version
     body.connectivity.connection_grace_time_sec = connection_grace_time
@@ -181,6 +184,8 @@ def inspect(
 
 
 def _show(bundle_path: Path, info: dict) -> None:
+    from rich.table import Table
+
     out.print(Text.assemble((str(bundle_path), "bold"), f"  manifest {info['manifest_hash']}"))
     if not info["signatures"]:
         out.print("  unsigned")

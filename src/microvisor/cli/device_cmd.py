@@ -12,26 +12,18 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from ..common import kernel_image, keys
-from ..common.bundle import Bundle, BundleError, build_app
-from ..common.platform import Platform, PlatformError
 from ..common.sids import device_sid
-from ..device.boot_rom import BootError, BootRom, power_on
-from ..device.clock import NS_PER_S
-from ..device.firmware import FirmwareError, load_firmware
-from ..device.flash import FlashError, PowerCut
-from ..device.identity import read_identity
-from ..device.provisioning import create_device, development_platform
-from ..device.staging import KIND_APP, KIND_KERNEL, Staging, StagingError
-from ..device.state import DeviceState, StateError
-from ..kernel.storage import KernelStorage
 from . import params
 from .output import TRACE_SOURCES, Printer, err, fail, out, print_json
+
+if TYPE_CHECKING:  # the device, kernel and bundle modules load in the commands that use them, not for --help
+    from ..common.bundle import Bundle
+    from ..device.state import DeviceState
 
 app = typer.Typer(help="Virtual STM32U585 devices: create, run, inspect.", no_args_is_help=True)
 
@@ -56,6 +48,11 @@ def create(
     locked), the platform's signed kernel installed, a device key and a certificate from the
     platform CA with CN = the device SID. With --server the service registers the device: its
     certificate, kernel and broker address come from there, and `device run` connects."""
+    from ..common import kernel_image, keys
+    from ..common.platform import Platform, PlatformError
+    from ..device.provisioning import create_device
+    from ..device.state import StateError
+
     if (platform_dir is None) == (server is None):
         raise fail("give exactly one of --platform PDIR and --server URL.")
     if server is not None:
@@ -78,9 +75,12 @@ def _register(directory: Path, server: str, uid: bytes | None, customer_key: lis
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
 
+    from ..common import keys
     from ..common.api_client import ApiError
+    from ..common.bundle import Bundle, BundleError
     from ..device.identity import Identity
     from ..device.provisioning import create_registered_device
+    from ..device.state import StateError
     from .credentials import client
 
     uid = uid or os.urandom(12)
@@ -114,6 +114,9 @@ def _register(directory: Path, server: str, uid: bytes | None, customer_key: lis
 
 def _read_app(path: Path) -> Bundle:
     """A bundle file as it is, or a firmware file bundled (unsigned) on the way."""
+    from ..common.bundle import Bundle, BundleError, build_app
+    from ..device.firmware import FirmwareError, load_firmware
+
     try:
         with path.open("rb") as handle:
             is_zip = handle.read(2) == b"PK"
@@ -128,6 +131,11 @@ def _read_app(path: Path) -> Bundle:
 
 
 def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None) -> None:
+    from ..common.bundle import Bundle, BundleError
+    from ..common.platform import Platform, PlatformError
+    from ..device.provisioning import development_platform
+    from ..device.staging import KIND_APP, KIND_KERNEL, Staging
+
     if app_path is not None and kernel_path is not None:
         raise fail("stage one update at a time: --app or --kernel.")
     staging = Staging(state)
@@ -153,6 +161,10 @@ def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_pa
 @contextlib.contextmanager
 def _throwaway_device(app_path: Path) -> Iterator[Path]:
     """A development device in a temporary folder, with its own platform; removed afterwards."""
+    from ..common import kernel_image
+    from ..common.platform import Platform
+    from ..device.provisioning import create_device
+
     root = Path(tempfile.mkdtemp(prefix="microvisor-dev-"))
     try:
         platform = Platform.init(root / "platform")
@@ -183,6 +195,10 @@ def run(
     power_cut_after_writes: int | None = params.option(
         None, "--power-cut-after-writes", type=params.Integer(1, params.UINT32_MAX), metavar="N",
         help="Lose power, exit 6, after the Nth flash write."),
+    fast: bool = typer.Option(False, "--fast",
+                              help="Run flat out: virtual time may run ahead of the wall clock (a sleep "
+                                   "takes no time). By default the device is paced: virtual time never "
+                                   "runs ahead of wall time."),
     keep_running: bool = typer.Option(False, "--keep-running",
                                       help="After a crash, let the kernel restart the application as the "
                                            "crash policy says, instead of stopping with exit 4."),
@@ -195,6 +211,8 @@ def run(
     application crashed (the crash record is printed), 5 when the ROM refuses to boot the kernel,
     6 when the power was cut.
     """
+    from ..device.state import DeviceState, StateError
+
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     sources = trace or set()
@@ -212,13 +230,16 @@ def run(
             raise fail(f"cannot use device {directory}: {exc}") from None
         stack.callback(state.close)
         code = _boot_and_run(state, directory, app_bundle, kernel_bundle, gdb, timeout, until, sources,
-                             keep_running)
+                             keep_running, not fast)
     raise typer.Exit(code)
 
 
 def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None,
                   gdb: int | None, timeout: float | None, until: str | None, sources: set[str],
-                  keep_running: bool) -> int:
+                  keep_running: bool, paced: bool) -> int:
+    from ..device.flash import FlashError, PowerCut
+    from ..device.staging import StagingError
+
     try:
         _stage(state, directory, app_path, kernel_path)
     except PowerCut as exc:
@@ -227,7 +248,7 @@ def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, ke
     except (StagingError, FlashError) as exc:
         raise fail(str(exc)) from None
     while True:  # the kernel may restart the device through the ROM (an update, a remote restart)
-        code, used_s = _power_on_and_run(state, gdb, timeout, until, sources, keep_running)
+        code, used_s = _power_on_and_run(state, gdb, timeout, until, sources, keep_running, paced)
         if code is not None:
             return code
         err.print("microvisor: the device restarts through the boot ROM")
@@ -236,8 +257,13 @@ def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, ke
 
 
 def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None, until: str | None,
-                      sources: set[str], keep_running: bool) -> tuple[int | None, float]:
+                      sources: set[str], keep_running: bool, paced: bool) -> tuple[int | None, float]:
     """One power-on: (exit status, or None when the device restarts; virtual seconds it ran)."""
+    from ..device.boot_rom import BootError, power_on
+    from ..device.clock import NS_PER_S
+    from ..device.flash import FlashError, PowerCut
+    from ..device.staging import StagingError
+
     try:
         device, kernel = power_on(state)
     except PowerCut as exc:
@@ -249,6 +275,7 @@ def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None
     except (StagingError, FlashError) as exc:
         raise fail(str(exc)) from None
     kernel.stop_on_crash = not keep_running
+    device.paced, device.awaits_input = paced, True  # a link, a debugger or Ctrl-C may come
     try:
         if kernel.no_application_reason:
             err.print(f"microvisor: waiting, no application to run ({kernel.no_application_reason})")
@@ -295,6 +322,11 @@ def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None
 
 def inspect_device(state: DeviceState) -> dict:
     """What `device inspect` shows, as data."""
+    from ..common.bundle import BundleError
+    from ..device.boot_rom import BootError, BootRom
+    from ..device.identity import read_identity
+    from ..kernel.storage import KernelStorage
+
     rom = BootRom(state)
     ob = state.option_bytes
     identity = read_identity(state)
@@ -332,6 +364,10 @@ def inspect(
 ) -> None:
     """Show a device: kernel version, application manifest hash, last wake reason, pending crash
     reports and staging state."""
+    from rich.table import Table
+
+    from ..device.state import DeviceState, StateError
+
     try:
         with DeviceState.open(directory, create=False) as state:
             info = inspect_device(state)

@@ -10,16 +10,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import typer
-from google.protobuf.descriptor import FieldDescriptor
-
-from ..common.link import LinkMessageError, parse_address
 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 INT64_MAX = 2**63 - 1
-_PROTOBUF_MAXIMUM = {FieldDescriptor.TYPE_UINT32: UINT32_MAX, FieldDescriptor.TYPE_UINT64: UINT64_MAX}
 _SHOWN = 200  # characters of a refused value quoted in its error
 
 
@@ -99,11 +94,14 @@ class Integer(ParamType):
 
 def manifest_integer(message: Any, field: str, *, minimum: int = 0, maximum: int | None = None) -> Integer:
     """The range of a manifest field (dotted path in a protobuf message class), from its wire type."""
+    from google.protobuf.descriptor import FieldDescriptor  # the message's own module has loaded it
+
+    widest_of = {FieldDescriptor.TYPE_UINT32: UINT32_MAX, FieldDescriptor.TYPE_UINT64: UINT64_MAX}
     descriptor = message.DESCRIPTOR
     *parents, leaf = field.split(".")
     for name in parents:
         descriptor = descriptor.fields_by_name[name].message_type
-    widest = _PROTOBUF_MAXIMUM[descriptor.fields_by_name[leaf].type]
+    widest = widest_of[descriptor.fields_by_name[leaf].type]
     return Integer(minimum, widest if maximum is None else min(maximum, widest))
 
 
@@ -244,6 +242,8 @@ class ChoiceList(Choice):
 # --- network ----------------------------------------------------------------------------------------
 def _host_and_port(text: str) -> tuple[str, int]:
     """parse_address's one rule for "host[:port]", as ValueError."""
+    from ..common.link import LinkMessageError, parse_address  # loaded by the first address checked
+
     try:
         return parse_address(text)
     except LinkMessageError as exc:
@@ -318,6 +318,8 @@ class ServiceUrl(ParamType):
             _host_and_port(f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname)
         except ValueError:
             raise self.refuse(text, f"{parts.hostname!r} is not a host name") from None
+        import httpx  # loaded by the first URL checked, not by every command
+
         try:
             httpx.URL(text)  # the client's own reading of it must agree
         except (httpx.InvalidURL, ValueError) as exc:

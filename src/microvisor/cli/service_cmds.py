@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 from ..common.api_client import ApiClient, ApiError, api_path
 from . import params
@@ -25,6 +23,8 @@ def _call(function, *args, **kwargs):
 
 
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    from rich.table import Table  # rich's tables and progress bars load when one is shown
+
     table = Table(box=None)
     for title, _ in columns:
         table.add_column(title, overflow="fold")
@@ -78,6 +78,8 @@ def apps_create(
         data = bundle.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {bundle}: {exc.strerror or exc}") from None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     with client() as api:
         with Progress(TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       console=err, transient=True, disable=as_json) as progress:
@@ -192,6 +194,8 @@ def _update_status(row: dict) -> str | None:
 
 
 def _wait_for_update(api: ApiClient, sids: list[str], timeout: float, quiet: bool) -> list[dict]:
+    from rich.progress import BarColumn, Progress, TextColumn
+
     deadline = time.monotonic() + timeout
     rows: dict[str, dict] = {}
     with Progress(TextColumn("updating"), BarColumn(), TextColumn("{task.completed}/{task.total} devices"),

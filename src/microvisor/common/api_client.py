@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -30,6 +31,8 @@ class ApiClient:
     """One account's view of one service."""
 
     def __init__(self, url: str, account_sid: str, auth_token: str, timeout: float = DEFAULT_TIMEOUT):
+        import httpx  # loaded by the first client, not by every command that imports this module
+
         self.url = url.rstrip("/")
         try:
             self._http = httpx.Client(base_url=self.url, auth=(account_sid, auth_token), timeout=timeout)
@@ -46,6 +49,8 @@ class ApiClient:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = self._http.request(method, path, **kwargs)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -104,6 +109,8 @@ class ApiClient:
 
     def events(self, path: str, **params: Any) -> Iterator[tuple[str, dict]]:
         """Server-sent events of a stream: (event name, JSON data), until the server ends it."""
+        import httpx
+
         try:
             with self._http.stream("GET", path, params=params or None, timeout=None) as response:
                 if response.status_code >= 400:

@@ -183,13 +183,18 @@ def build_app(image: bytes, body: AppBody | None = None, *, layer_size: int | No
 
     One layer covering the whole 1 MiB (as the official tool does), or with layer_size, one
     layer per layer_size bytes of image so that an update ships only the slices that changed.
+    Without a body, the published bundler's with its default options: empty update and
+    connectivity policies (present, as it always sets them) and nothing else.
     """
     if not image:
         raise BundleError("the application image is empty")
     if len(image) > APP_FLASH_REGION_SIZE:
         raise BundleError(f"the application image of {len(image)} bytes exceeds the "
                           f"{APP_FLASH_REGION_SIZE}-byte application flash")
-    body = AppBody() if body is None else body
+    if body is None:
+        body = AppBody()
+        body.update.SetInParent()
+        body.connectivity.SetInParent()
     del body.layers[:]
     bundle = Bundle(OpaqueManifest())
     spans = [(0, APP_FLASH_REGION_SIZE)] if layer_size is None else [

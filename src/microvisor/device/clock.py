@@ -1,27 +1,36 @@
-"""The virtual clock: runs with wall time while code runs, jumps ahead while the CPU sleeps."""
+"""The virtual clock: made of the instructions the core executes, jumping ahead while the CPU sleeps.
+
+The cost model (ARCHITECTURE.md): the 160 MHz core retires one instruction per cycle, so an instruction
+is 6.25 ns of virtual time. Time never depends on the host: the same application with the same input
+sees the same timestamps on any host under any load.
+"""
 
 from __future__ import annotations
 
 import heapq
 import itertools
 import threading
-import time
 from collections.abc import Callable
 
 from .memory_map import CORE_HZ
 
 NS_PER_S = 1_000_000_000
+CYCLES_PER_INSTRUCTION = 1  # the cost model: see ARCHITECTURE.md
+# Virtual nanoseconds per instruction as a fraction: NS_PER_S * CPI / CORE_HZ (6.25 ns at 160 MHz).
+NS_PER_INSTRUCTION_NUM = NS_PER_S * CYCLES_PER_INSTRUCTION
+NS_PER_INSTRUCTION_DEN = CORE_HZ
 
 
 class Timer:
     """A scheduled callback; cancel() keeps it from firing."""
 
-    __slots__ = ("at_ns", "callback", "cancelled")
+    __slots__ = ("at_ns", "callback", "cancelled", "wakes")
 
-    def __init__(self, at_ns: int, callback: Callable[[], None]):
+    def __init__(self, at_ns: int, callback: Callable[[], None], wakes: bool = True):
         self.at_ns = at_ns
         self.callback = callback
         self.cancelled = False
+        self.wakes = wakes
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -30,27 +39,25 @@ class Timer:
 class VirtualClock:
     """Virtual nanoseconds since power-on, plus a queue of timed callbacks.
 
-    While `running`, virtual time advances with the host's monotonic clock; while paused (the CPU
-    halted by a debugger, or between runs) it stands still; `advance_to` jumps it forward, which is
-    how a sleeping CPU skips to its next event. Callbacks run on the emulation thread, from
-    `run_due`; `schedule` and `kick` may be called from any thread.
+    Time is `instructions()` (a counter of instructions executed, CYCLES_PER_INSTRUCTION cycles each at
+    CORE_HZ) plus the time skipped by `advance_to` (a sleeping CPU skipping to its next event, or
+    waiting for outside input). Without a counter (a CPU-less device) only the skips move it.
+    Callbacks run on the emulation thread, from `run_due`; `schedule` may be called from any thread.
+    A passive timer (`wakes=False`, a run's time limit) ends a slice when due but is no reason for a
+    sleeping CPU to skip ahead to it.
     """
 
-    def __init__(self, start_ns: int = 0):
-        self._base_ns = start_ns
-        self._resumed_at: float | None = None
+    def __init__(self, instructions: Callable[[], int] | None = None):
+        self._instructions = instructions or (lambda: 0)
+        self._skipped_ns = 0
         self._queue: list[tuple[int, int, Timer]] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self.on_change: Callable[[], None] | None = None
 
     # --- time -------------------------------------------------------------------------------
     def now_ns(self) -> int:
-        base, resumed = self._base_ns, self._resumed_at
-        if resumed is None:
-            return base
-        return base + int((time.perf_counter() - resumed) * NS_PER_S)
+        return self._skipped_ns + self._instructions() * NS_PER_INSTRUCTION_NUM // NS_PER_INSTRUCTION_DEN
 
     def now_us(self) -> int:
         return self.now_ns() // 1000
@@ -59,49 +66,37 @@ class VirtualClock:
         """Core clock cycles elapsed (160 MHz)."""
         return self.now_ns() * CORE_HZ // NS_PER_S
 
-    @property
-    def running(self) -> bool:
-        return self._resumed_at is not None
-
-    def resume(self) -> None:
-        with self._lock:
-            if self._resumed_at is None:
-                self._resumed_at = time.perf_counter()
-
-    def pause(self) -> None:
-        with self._lock:
-            if self._resumed_at is not None:
-                self._base_ns += int((time.perf_counter() - self._resumed_at) * NS_PER_S)
-                self._resumed_at = None
+    def instructions_until(self, at_ns: int) -> int:
+        """The instruction count at which virtual time reaches `at_ns` (rounded up)."""
+        return -(-(at_ns - self._skipped_ns) * NS_PER_INSTRUCTION_DEN // NS_PER_INSTRUCTION_NUM)
 
     def advance_to(self, at_ns: int) -> None:
         """Jump virtual time forward to `at_ns` (never backwards)."""
         with self._lock:
-            now = self._base_ns
-            if self._resumed_at is not None:
-                now += int((time.perf_counter() - self._resumed_at) * NS_PER_S)
-                self._resumed_at = time.perf_counter()
-            self._base_ns = max(now, at_ns)
+            self._skipped_ns += max(0, at_ns - self.now_ns())
 
     # --- events -----------------------------------------------------------------------------
-    def schedule(self, at_ns: int, callback: Callable[[], None]) -> Timer:
+    def schedule(self, at_ns: int, callback: Callable[[], None], wakes: bool = True) -> Timer:
         """Run `callback` on the emulation thread once virtual time reaches `at_ns`."""
-        timer = Timer(at_ns, callback)
+        timer = Timer(at_ns, callback, wakes)
         with self._lock:
             heapq.heappush(self._queue, (at_ns, next(self._seq), timer))
-            self._changed.notify_all()
         if self.on_change is not None:
             self.on_change()
         return timer
 
-    def schedule_in(self, delay_ns: int, callback: Callable[[], None]) -> Timer:
-        return self.schedule(self.now_ns() + max(0, delay_ns), callback)
+    def schedule_in(self, delay_ns: int, callback: Callable[[], None], wakes: bool = True) -> Timer:
+        return self.schedule(self.now_ns() + max(0, delay_ns), callback, wakes)
 
-    def next_deadline_ns(self) -> int | None:
+    def next_deadline_ns(self, waking: bool = False) -> int | None:
+        """When the next timer falls due (with `waking`, the next that is not passive), or None."""
         with self._lock:
             while self._queue and self._queue[0][2].cancelled:
                 heapq.heappop(self._queue)
-            return self._queue[0][0] if self._queue else None
+            if not waking:
+                return self._queue[0][0] if self._queue else None
+            due = [at for at, _, timer in self._queue if timer.wakes and not timer.cancelled]
+            return min(due) if due else None
 
     def run_due(self) -> int:
         """Fire every callback whose time has come; returns how many fired."""

@@ -19,12 +19,22 @@ REGISTERS: dict[str, int] = {
 CORE_NAMES = tuple(f"r{i}" for i in range(13)) + ("sp", "lr", "pc", "xpsr")
 SYSTEM_NAMES = ("msp", "psp", "primask", "basepri", "faultmask", "control")
 
+MASK_NAMES = ("primask", "basepri", "faultmask")
 XPSR_T = 1 << 24
 CONTROL_SPSEL = 1 << 1
 
 
 class MemoryAccessError(Exception):
     """A debugger or the kernel touched an address with no memory behind it."""
+
+
+class _Batch:
+    """The ctypes arrays one batched register access needs, made once per tuple of names."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.ids = (ctypes.c_int * len(names))(*(REGISTERS[name] for name in names))
+        self.values = [ctypes.c_uint32() for _ in names]
+        self.pointers = (ctypes.c_void_p * len(names))(*(ctypes.addressof(v) for v in self.values))
 
 
 class Cpu:
@@ -38,6 +48,7 @@ class Cpu:
         self._handle = self.uc._uch
         self._value = ctypes.c_uint32()
         self._value_ref = ctypes.byref(self._value)
+        self._batches: dict[tuple[str, ...], _Batch] = {}
 
     def reg(self, name: str) -> int:
         status = uclib.uc_reg_read(self._handle, REGISTERS[name], self._value_ref)
@@ -53,6 +64,29 @@ class Cpu:
         if status:
             raise UcError(status)
 
+    def regs(self, names: tuple[str, ...]) -> list[int]:
+        """Several registers in one call to Unicorn (the exception path reads a dozen at a time)."""
+        batch = self._batch(names)
+        status = uclib.uc_reg_read_batch(self._handle, batch.ids, batch.pointers, len(names))
+        if status:
+            raise UcError(status)
+        return [value.value for value in batch.values]
+
+    def set_regs(self, names: tuple[str, ...], values: list[int] | tuple[int, ...]) -> None:
+        """Several registers written in one call (a PC keeps its Thumb bit as in `set_reg`)."""
+        batch = self._batch(names)
+        for slot, name, value in zip(batch.values, names, values, strict=True):
+            slot.value = (value | 1 if name == "pc" else value) & 0xFFFF_FFFF
+        status = uclib.uc_reg_write_batch(self._handle, batch.ids, batch.pointers, len(names))
+        if status:
+            raise UcError(status)
+
+    def _batch(self, names: tuple[str, ...]) -> _Batch:
+        batch = self._batches.get(names)
+        if batch is None:
+            batch = self._batches[names] = _Batch(names)
+        return batch
+
     def snapshot(self) -> dict[str, int]:
         """Every named register."""
         return {name: self.reg(name) for name in REGISTERS}
@@ -62,7 +96,8 @@ class Cpu:
         return self.reg("xpsr") & 0x1FF
 
     def masks(self) -> tuple[int, int, int]:
-        return self.reg("primask"), self.reg("basepri"), self.reg("faultmask")
+        primask, basepri, faultmask = self.regs(MASK_NAMES)
+        return primask, basepri, faultmask
 
     # --- memory -------------------------------------------------------------------------------
     def read(self, address: int, length: int) -> bytes:

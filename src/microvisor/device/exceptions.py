@@ -11,6 +11,9 @@ from .nvic import HARDFAULT, NMI, USAGEFAULT, Nvic
 from .scs import INVPC, INVSTATE, STKERR, UNSTKERR, Scs
 
 FRAME_NAMES = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr")
+ENTRY_READS = ("r0", "r1", "r2", "r3", "r12", "lr", "xpsr", "control", "msp", "psp")
+EXIT_READS = ("control", "msp", "psp")
+RESTORED = ("r0", "r1", "r2", "r3", "r12", "lr", "pc")
 FRAME_SIZE = 32
 XPSR_STKALIGN = 1 << 9
 
@@ -44,23 +47,20 @@ class ExceptionEngine:
         Raises Fault (STKERR) when the stack cannot take the frame.
         """
         cpu = self.cpu
-        thread_mode = cpu.ipsr == 0
-        control = cpu.reg("control")
+        *values, xpsr, control, msp, psp = cpu.regs(ENTRY_READS)
+        thread_mode = xpsr & 0x1FF == 0
         on_psp = thread_mode and bool(control & CONTROL_SPSEL)
-        sp = cpu.reg("psp" if on_psp else "msp")
-        xpsr = cpu.reg("xpsr")
+        sp = psp if on_psp else msp
         frame_sp = (sp - FRAME_SIZE) & ~7
         if (sp - FRAME_SIZE) & 4:
             xpsr |= XPSR_STKALIGN
         else:
             xpsr &= ~XPSR_STKALIGN
-        values = [cpu.reg(n) for n in ("r0", "r1", "r2", "r3", "r12", "lr")]
         values += [return_address & ~1, xpsr]
         if not is_app_ram(frame_sp, FRAME_SIZE):
             raise Fault(HARDFAULT, STKERR, address=frame_sp, pc=return_address,
                         detail=f"stacking for {number} failed: sp 0x{sp:08x} is not in SRAM")
         cpu.write(frame_sp, struct.pack("<8I", *values))
-        cpu.set_reg("psp" if on_psp else "msp", frame_sp)
 
         exc_return = EXC_RETURN_BASE
         if thread_mode:
@@ -73,10 +73,10 @@ class ExceptionEngine:
         except MemoryAccessError:
             raise Fault(HARDFAULT, 0, address=vtor + 4 * number, pc=return_address,
                         detail=f"vector table read failed for exception {number}") from None
-        # Handler mode, main stack: clearing SPSEL first keeps Unicorn's banked SPs right.
-        cpu.set_reg("control", control & ~CONTROL_SPSEL)
-        cpu.set_reg("xpsr", XPSR_T | number)
-        cpu.set_reg("lr", exc_return)
+        # The frame's stack pointer first, then Handler mode on the main stack: clearing SPSEL
+        # before the mode changes keeps Unicorn's banked SPs right.
+        cpu.set_regs(("psp" if on_psp else "msp", "control", "xpsr", "lr"),
+                     (frame_sp, control & ~CONTROL_SPSEL, XPSR_T | number, exc_return))
         self.nvic.activate(number)
         if not vector & 1:
             raise Fault(USAGEFAULT, INVSTATE, pc=vector,
@@ -98,7 +98,8 @@ class ExceptionEngine:
         if to_thread and self.nvic.nested:
             raise Fault(USAGEFAULT, INVPC, pc=exc_return,
                         detail="return to Thread mode with exceptions still active")
-        sp = cpu.reg("psp" if use_psp else "msp")
+        control, msp, psp = cpu.regs(EXIT_READS)
+        sp = psp if use_psp else msp
         try:
             if not is_app_ram(sp, FRAME_SIZE):
                 raise MemoryAccessError(f"sp 0x{sp:08x}")
@@ -111,11 +112,8 @@ class ExceptionEngine:
         if to_thread != (stacked_ipsr == 0):
             raise Fault(USAGEFAULT, INVPC, pc=exc_return,
                         detail=f"EXC_RETURN 0x{exc_return:08x} does not match the stacked IPSR")
-        control = cpu.reg("control")
-        cpu.set_reg("control", (control | CONTROL_SPSEL) if use_psp else control & ~CONTROL_SPSEL)
-        cpu.set_reg("xpsr", (frame["xpsr"] & ~XPSR_STKALIGN) | XPSR_T)
-        cpu.set_reg("psp" if use_psp else "msp", new_sp)
-        for name in ("r0", "r1", "r2", "r3", "r12", "lr"):
-            cpu.set_reg(name, frame[name])
-        cpu.set_reg("pc", frame["pc"] & ~1)
+        cpu.set_regs(("control", "xpsr", "psp" if use_psp else "msp"),
+                     ((control | CONTROL_SPSEL) if use_psp else control & ~CONTROL_SPSEL,
+                      (frame["xpsr"] & ~XPSR_STKALIGN) | XPSR_T, new_sp))
+        cpu.set_regs(RESTORED, [frame[name] for name in RESTORED[:-1]] + [frame["pc"] & ~1])
         return frame["pc"] & ~1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,8 +67,8 @@ from .scs import (
     UNDEFINSTR,
     Scs,
 )
+from .instruction_clock import NEVER, InstructionCounter
 from .state import DeviceState
-from .stopper import Stopper
 
 # Unicorn's (QEMU's) exception numbers as UC_HOOK_INTR reports them.
 EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_BKPT, EXCP_EXCEPTION_EXIT = 1, 2, 3, 7, 8
@@ -78,7 +79,11 @@ _USAGE_FAULTS = {
 }
 WFI, WFE = 0xBF30, 0xBF20
 UDF_FILL = b"\x00\xde"  # fills the NSC page: anything but an entry point is undefined
-MASKED_POLL_NS = 50_000  # how often to look again while an exception waits behind a mask
+# What a system call costs in virtual time: the secure gateway, the microvisor's dispatch and the
+# return (a modelling choice, ARCHITECTURE.md). Without a cost an application polling a clock call
+# would spin millions of times for a millisecond.
+SYSCALL_NS = 2_000
+PACE_SLICE_NS = 2_000_000  # a paced device looks at the wall clock at least every 2 ms of virtual time
 
 _SCAN = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS | CS_MODE_V8)
 _SCAN.detail = True
@@ -105,11 +110,18 @@ class RunResult:
 class Device:
     """A virtual STM32U585 running application machine code from its state's internal flash."""
 
-    def __init__(self, state: DeviceState):
+    def __init__(self, state: DeviceState, paced: bool = False):
         self.state = state
-        self.clock = VirtualClock()
-        self.events = EventBus(self.clock)
         self.cpu = Cpu()
+        self.counter = InstructionCounter(self.cpu.uc)
+        self.clock = VirtualClock(lambda: self.counter.instructions)
+        self.clock.on_change = self._on_schedule
+        self.events = EventBus(self.clock)
+        self.paced = paced  # virtual time never runs ahead of wall time (else it runs flat out)
+        # Whether input from outside may still come (a link, a debugger, a person at the console): a
+        # CPU with nothing else to wait for then waits for it in wall time; else it skips to the end.
+        self.awaits_input = False
+        self._pace_origin = (0, 0.0)  # (virtual ns, wall monotonic s) pacing counts from
         self.nvic = Nvic()
         self.scs = Scs(self, self.nvic, on_change=self._poke, on_reset_request=self._on_sysresetreq,
                        on_ccr_change=self._on_ccr_change)
@@ -129,6 +141,7 @@ class Device:
         self._recheck = False  # an exception is pending: sync points look whether to take it
         self._ccr_dirty = False
         self._in_slice = False
+        self._stopped_by_counter = False
         self._slice_event: tuple | None = None
         self._stop_reason: str | None = None
         self._reset_reason: str | None = None
@@ -139,7 +152,6 @@ class Device:
         self.low_power = LowPower(self)
         self._map_memory()
         self._install_hooks()
-        self.stopper = Stopper(self.clock, self._async_stop)
         self._update_exits()
         self.reset("power-on")
 
@@ -150,8 +162,10 @@ class Device:
             self._poke()
 
     def post(self, callback: Callable[[], None]) -> None:
-        """Run `callback` on the emulation thread as soon as possible (safe from any thread)."""
+        """Run `callback` on the emulation thread at the next instruction boundary the counter stops
+        at (safe from any thread): outside input arrives between blocks, never inside an access."""
         self.clock.schedule(self.clock.now_ns(), callback)
+        self.counter.request_stop()
         self._wakeup.set()
 
     def watchdog_expired(self, detail: str) -> None:
@@ -175,6 +189,7 @@ class Device:
     def _refresh_flash(self) -> None:
         """Copy the application half of internal flash into the CPU's view of 0x08000000."""
         self.cpu.uc.mem_write(APP_FLASH.start, bytes(self.state.app_flash_view()))
+        self.counter.forget_code()
         self._scan_cache: dict[str, list] | None = None
         self._install_sync_hooks()
 
@@ -218,21 +233,44 @@ class Device:
         uc.ctl_exits_enabled(True)
 
     def _on_intr(self, uc, intno: int, user) -> None:
+        if intno == EXCP_EXCEPTION_EXIT and self.debugger is None and not self.trace_irq:
+            self._return_in_place()
+            return
         self._slice_event = ("intr", intno)
         uc.emu_stop()
+
+    def _return_in_place(self) -> None:
+        """An exception return, done without leaving the emulation (half of what an interrupt costs):
+        the restored PC takes effect as the hook returns. A return that faults, or that leaves an
+        exception pending (tail-chaining), ends the slice at the next block to be dealt with."""
+        try:
+            self.exceptions.exit(self.cpu.reg("pc"))
+        except Fault as fault:
+            self._slice_event = ("fault", fault)
+            self.cpu.uc.emu_stop()
+            return
+        if True in self.nvic.pending:
+            self._recheck = True
+            self.counter.request_stop()
 
     def _on_bad_access(self, uc, access: int, address: int, size: int, value: int, user) -> bool:
         self._slice_event = ("access", access, address)
         return False
 
-    def _async_stop(self) -> None:
-        self.cpu.uc.emu_stop()
-
     def _poke(self) -> None:
-        """Something may have made an exception deliverable: end the slice to look."""
+        """Something may have made an exception deliverable: end the slice, at the next block, to look.
+
+        Called from inside an access: stopping there would make Unicorn execute the access again
+        (a second store to NVIC_ISPR or a UART's TDR), so the counter stops before the next block."""
         self._recheck = True
         if self._in_slice:
-            self.stopper.stop_soon()
+            self.counter.request_stop()
+
+    def _on_schedule(self) -> None:
+        """A timer was scheduled (perhaps by an access in the running slice): stop for it in time."""
+        deadline = self.clock.next_deadline_ns()
+        if deadline is not None:
+            self.counter.deadline = min(self.counter.deadline, self.clock.instructions_until(deadline))
 
     def _update_exits(self) -> None:
         self.cpu.uc.ctl_set_exits(self.syscalls.addresses + sorted(self.breakpoints))
@@ -300,9 +338,11 @@ class Device:
     def run(self, timeout_s: float | None = None, halt_first: bool = False) -> RunResult:
         """Run until stopped, crashed or `timeout_s` of virtual time has passed."""
         self._stop_reason = None
+        self._restart_pacing()
         timer = None
         if timeout_s is not None:
-            timer = self.clock.schedule_in(int(timeout_s * NS_PER_S), lambda: self._stop_with("timeout"))
+            timer = self.clock.schedule_in(int(timeout_s * NS_PER_S), lambda: self._stop_with("timeout"),
+                                           wakes=False)
         self._halt_requested = halt_first and self.debugger is not None
         try:
             return self._loop()
@@ -331,6 +371,7 @@ class Device:
                 self._halt_requested = False
                 if self.debugger is not None and self._debug_stop("interrupt", {}) == "detach":
                     return RunResult("detached", self.clock.now_ns())
+                self._restart_pacing()
                 continue
             if self._stop_reason is not None:
                 return RunResult(self._stop_reason, self.clock.now_ns())
@@ -348,10 +389,14 @@ class Device:
                 else:
                     self._sleep()
                     continue
+            self._pace()
             self._run_slice()
 
     def _deliver_pending(self) -> None:
         """Take every pending exception that has the priority to preempt."""
+        if True not in self.nvic.pending:
+            self._recheck = False
+            return
         while True:
             number = self.nvic.preempting(*self.cpu.masks())
             if number is None:
@@ -364,36 +409,67 @@ class Device:
                 return
             if self.trace_irq:
                 self.events.emit("irq", "enter", number=number, name=exception_name(number))
-        masked = self.nvic.highest_pending() is not None
-        self._recheck = masked
-        self.stopper.poll_ns = MASKED_POLL_NS if masked else None
+        self._recheck = self.nvic.highest_pending() is not None  # masked: sync points look again
 
     def _sleep(self) -> None:
-        """WFI/WFE with nothing to wake for: skip virtual time to the next event."""
-        deadline = self.clock.next_deadline_ns()
-        if deadline is not None:
-            self.clock.advance_to(deadline)
+        """WFI/WFE (or a parked CPU) with nothing to wake for yet.
+
+        Unpaced, virtual time skips to the next timer. A paced device waits for it in wall time. With
+        no timer but a passive one (the run's time limit), or none at all, a device that `awaits_input`
+        waits in wall time for it (the link, a debugger, a UART, a wake pin), its virtual time following
+        the wall clock, rather than skipping to the end of the run; one that does not skips there.
+        """
+        now = self.clock.now_ns()
+        wake = self.clock.next_deadline_ns(waking=True)
+        limit = self.clock.next_deadline_ns()
+        if not self.paced and (wake is not None or not self.awaits_input):
+            if limit is not None:
+                self.clock.advance_to(limit)
+            else:  # nothing will ever happen: wait for a stop from another thread
+                self._wait_wall(None)
             return
-        # Nothing scheduled at all: wait in real time for input from the host.
-        self._wakeup.wait(0.05)
+        waited_s = self._wait_wall(None if limit is None else (limit - now) / NS_PER_S)
+        target = now + int(waited_s * NS_PER_S)
+        self.clock.advance_to(target if limit is None else min(target, limit))
+
+    def _wait_wall(self, seconds: float | None) -> float:
+        """Wait up to `seconds` of wall time (None: until input) or until outside input; the time waited."""
+        started = time.monotonic()
+        if seconds is None or seconds > 0:
+            self._wakeup.wait(seconds)
         self._wakeup.clear()
+        return time.monotonic() - started
+
+    def _restart_pacing(self) -> None:
+        self._pace_origin = (self.clock.now_ns(), time.monotonic())
+
+    def _pace(self) -> None:
+        """A paced device whose virtual time has run ahead of the wall clock waits for it."""
+        if not self.paced:
+            return
+        virtual, wall = self._pace_origin
+        ahead_s = (self.clock.now_ns() - virtual) / NS_PER_S - (time.monotonic() - wall)
+        if ahead_s > 0:
+            self._wait_wall(ahead_s)
 
     def _run_slice(self, count: int = 0) -> None:
         cpu = self.cpu
         pc = cpu.reg("pc")
         self._slice_event = None
+        deadline = self.clock.next_deadline_ns()
+        if self.paced:
+            pace = self.clock.now_ns() + PACE_SLICE_NS
+            deadline = pace if deadline is None else min(deadline, pace)
+        self.counter.deadline = NEVER if deadline is None else self.clock.instructions_until(deadline)
         self._in_slice = True
-        self.clock.resume()  # virtual time runs while code runs, not while the model works
-        self.stopper.begin_slice()
         error: UcError | None = None
         try:
             cpu.uc.emu_start(pc | 1, 0, count=count)
         except UcError as exc:
             error = exc
         finally:
-            self.stopper.end_slice()
-            self.clock.pause()
             self._in_slice = False
+        self._stopped_by_counter = self.counter.took_stop()
         self._after_slice(error, count)
 
     def _after_slice(self, error: UcError | None, count: int) -> None:
@@ -402,6 +478,8 @@ class Device:
         pc = cpu.reg("pc")
         if event is not None and event[0] == "intr":
             self._on_exception_event(event[1], pc)
+        elif event is not None and event[0] == "fault":
+            self._fault(event[1])
         elif event is not None and event[0] == "access":
             self._fault(self._classify_access(event[1], event[2], pc))
         elif event is not None and event[0] == "div0":
@@ -420,7 +498,7 @@ class Device:
         elif event is not None and event[0] == "watch":
             if self.debugger is not None:
                 self._debug_stop("watchpoint", {"kind": event[1], "address": event[2]})
-        elif count == 0 and not self.stopper.requested and self._at_sleep_instruction(pc):
+        elif count == 0 and not self._stopped_by_counter and self._at_sleep_instruction(pc):
             self._sleeping = True
 
     def _at_sleep_instruction(self, pc: int) -> bool:
@@ -542,6 +620,7 @@ class Device:
                               detail="system call entered in ARM state (address without bit 0)"))
             return
         lr = cpu.reg("lr")
+        self.clock.advance_to(self.clock.now_ns() + SYSCALL_NS)
         status = self.syscalls.dispatch(self, address)
         cpu.set_reg("r0", status)
         if self._reset_reason is not None or self.crash is not None:
@@ -673,7 +752,6 @@ class Device:
         uc.emu_stop()
 
     def close(self) -> None:
-        self.stopper.close()
         self.state.flush()
 
 

@@ -102,15 +102,16 @@ class Nvic:
 
     def highest_pending(self) -> int | None:
         """The pending, enabled exception that would be taken first, or None."""
-        if True not in self.pending:
-            return None
-        best, best_prio = None, None
-        for number in range(1, EXCEPTION_COUNT):
-            if self.pending[number] and self.enabled[number]:
+        pending, best, best_prio, number = self.pending, None, None, 0
+        while True:  # list.index finds the next pending one at C speed: usually there are few
+            try:
+                number = pending.index(True, number + 1)
+            except ValueError:
+                return best
+            if self.enabled[number]:
                 prio = self.group_priority(number)
                 if best_prio is None or prio < best_prio:
                     best, best_prio = number, prio
-        return best
 
     def preempting(self, primask: int, basepri: int, faultmask: int) -> int | None:
         """The exception to take now, if one has enough priority to preempt."""

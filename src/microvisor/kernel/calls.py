@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from ..common.mv_abi import DEVICE_ID_LENGTH, TEMPORARY_TEST_STRUCT_VERSION, MvStatus
+from ..common.mv_abi import DEVICE_ID_LENGTH, TEMPORARY_TEST_STRUCT_VERSION, VENDOR_TEST_STRUCTS, MvStatus
 from ..device.memory_map import CORE_HZ
 from ..device.nsc import CallContext
 from .guards import read_in, read_words, writable, write_out
@@ -13,7 +13,8 @@ from .guards import read_in, read_words, writable, write_out
 if TYPE_CHECKING:
     from .microvisor import Microvisor
 
-_TEST_STRUCT_SIZE, _TEST_SUBSTRUCT_SIZE = 20, 16
+_TEST_STRUCT_SIZE = VENDOR_TEST_STRUCTS["MvTemporaryTestVersionedStruct"][0]
+_TEST_SUBSTRUCT_SIZE = VENDOR_TEST_STRUCTS["MvTemporaryTestSubStruct"][0]
 
 
 def install(kernel: Microvisor) -> Calls:

@@ -10,6 +10,8 @@ from ..common.mv_abi import (
     EXTERNAL_FLASH_INFO_VERSION,
     MAX_EXTERNAL_FLASH_HANDLES,
     MvStatus,
+    pack_struct,
+    struct_size,
 )
 from ..device.flash_layout import APP_PARTITION
 from ..device.nsc import CallContext
@@ -19,9 +21,6 @@ from .handles import HandleTable, close_handle
 
 if TYPE_CHECKING:
     from .microvisor import Microvisor
-
-_INFO = struct.Struct("<IIII")  # version, chip_id, size, num_handles
-
 
 def install(kernel: Microvisor) -> ExternalFlash:
     """Register this family's handlers with the kernel's device."""
@@ -92,13 +91,14 @@ class ExternalFlash:
         refusal = self._refuse(ctx, handle)
         if refusal is not None:
             return refusal
-        if not writable(info, _INFO.size):
+        if not writable(info, struct_size("MvExternalFlashInfo")):
             return MvStatus.PARAMETERFAULT
         (version,) = struct.unpack("<I", ctx.read(info, 4))
         if version != EXTERNAL_FLASH_INFO_VERSION:
             return MvStatus.UNSUPPORTEDSTRUCTUREVERSION
-        ctx.write(info, _INFO.pack(version, chip_id(self._qspi), APP_PARTITION.size,
-                                   len(self.handles)))
+        ctx.write(info, pack_struct("MvExternalFlashInfo", {
+            "version": version, "v1.chip_id": chip_id(self._qspi), "v1.size": APP_PARTITION.size,
+            "v1.num_handles": len(self.handles)}))
         return MvStatus.OKAY
 
     # --- data ---------------------------------------------------------------------------------

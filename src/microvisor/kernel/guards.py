@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+from ..common.mv_abi import ENUM_VALUE_SIZES, pack_enum
 from ..device.memory_map import IRQ_COUNT, is_app_memory, is_app_ram
 from ..device.nsc import CallContext
 
@@ -52,6 +53,16 @@ def write_out(ctx: CallContext, address: int, data: bytes) -> bool:
 
 def write_word(ctx: CallContext, address: int, value: int) -> bool:
     return write_out(ctx, address, _WORD.pack(value & 0xFFFF_FFFF))
+
+
+def enum_writable(address: int, enum: str) -> bool:
+    """The application may have the kernel write one value of the header enum `enum` at address."""
+    return writable(address, ENUM_VALUE_SIZES[enum])
+
+
+def write_enum(ctx: CallContext, address: int, enum: str, value: int) -> bool:
+    """Write a value of the header enum `enum` through an output pointer, as wide as mv_abi says."""
+    return write_out(ctx, address, pack_enum(enum, value))
 
 
 def app_irq(irqn: int) -> bool:

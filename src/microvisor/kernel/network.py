@@ -26,9 +26,10 @@ from ..common.mv_abi import (
     MvNetworkStatus,
     MvStatus,
     MvSystemNotificationSource,
+    struct_size,
 )
 from ..device.nsc import CallContext
-from .guards import in_interrupt, read_words, writable, write_word
+from .guards import enum_writable, in_interrupt, read_words, writable, write_enum, write_word
 from .handles import HandleTable, close_handle
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class Network:
         params, handle_out = ctx.arg(0), ctx.arg(1)
         if in_interrupt(ctx):
             return MvStatus.UNAVAILABLE
-        fields = read_words(ctx, params, 3)
+        fields = read_words(ctx, params, struct_size("MvRequestNetworkParams") // 4)
         if fields is None or not writable(handle_out, 4):
             return MvStatus.PARAMETERFAULT
         version, centre, tag = fields
@@ -117,17 +118,17 @@ class Network:
 
     def mvGetNetworkStatus(self, ctx: CallContext) -> int:
         handle, status_out = ctx.arg(0), ctx.arg(1)
-        if not writable(status_out, 4):
+        if not enum_writable(status_out, "MvNetworkStatus"):
             return MvStatus.PARAMETERFAULT
         if handle not in self.requests:
             return MvStatus.INVALIDHANDLE
-        write_word(ctx, status_out, self.status())
+        write_enum(ctx, status_out, "MvNetworkStatus", self.status())
         return MvStatus.OKAY
 
     def mvGetNetworkReasons(self, ctx: CallContext) -> int:
         reasons_out, count_out = ctx.arg(0), ctx.arg(1)
-        if not writable(reasons_out, 4) or not writable(count_out, 4):
+        if not enum_writable(reasons_out, "MvNetworkReason") or not writable(count_out, 4):
             return MvStatus.PARAMETERFAULT
-        write_word(ctx, reasons_out, self.reasons())
+        write_enum(ctx, reasons_out, "MvNetworkReason", self.reasons())
         write_word(ctx, count_out, len(self.requests))
         return MvStatus.OKAY

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from ..common.mv_abi import (
     NOTIFICATION_SETUP_SIZE,
     NOTIFICATION_SIZE,
     MvStatus,
+    pack_struct,
 )
 from ..device.nsc import CallContext
 from ..device.nvic import IRQ0
@@ -21,9 +21,6 @@ from .handles import HandleTable
 
 if TYPE_CHECKING:
     from .microvisor import Microvisor
-
-_NOTIFICATION = struct.Struct("<QII")  # microseconds, event_type, tag
-
 
 @dataclass
 class Centre:
@@ -83,7 +80,8 @@ class Notifications:
         if centre is None:
             return False
         device = self.kernel.device
-        entry = _NOTIFICATION.pack(device.clock.now_us(), event_type & 0xFFFF_FFFF, tag & 0xFFFF_FFFF)
+        entry = pack_struct("MvNotification",
+                            {"microseconds": device.clock.now_us(), "event_type": event_type, "tag": tag})
         device.cpu.write(centre.buffer + centre.next_slot * NOTIFICATION_SIZE, entry)
         centre.next_slot = (centre.next_slot + 1) % centre.slots
         # A pulse, not a level: pending even while the handler is active, then released.

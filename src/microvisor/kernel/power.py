@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from ..common.mv_abi import MvDeepSleepMode, MvPowerSavingMode, MvRestartMode, MvStatus, MvWakeReason
 from ..device.low_power import SHUTDOWN, STANDBY
-from ..device.memory_map import is_app_ram
 from ..device.nsc import CallContext
+from .guards import enum_writable, write_enum
 
 if TYPE_CHECKING:
     from .microvisor import Microvisor
@@ -79,9 +79,9 @@ class Power:
         if _in_interrupt(ctx):
             return MvStatus.UNAVAILABLE
         address = ctx.arg(0)
-        if not is_app_ram(address, 1):
+        if not enum_writable(address, "MvWakeReason"):
             return MvStatus.PARAMETERFAULT
-        ctx.write(address, bytes([self.kernel.wake_reason]))
+        write_enum(ctx, address, "MvWakeReason", self.kernel.wake_reason)
         return MvStatus.OKAY
 
     def mvPowerSave(self, ctx: CallContext) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..common.mv_abi import MvEventType, MvStatus, MvSystemNotificationSource
+from ..common.mv_abi import MvEventType, MvStatus, MvSystemNotificationSource, struct_size
 from ..device.nsc import CallContext
 from .guards import in_interrupt, read_words, writable, write_word
 from .handles import HandleTable, close_handle
@@ -64,7 +64,7 @@ class SystemNotifications:
         params, handle_out = ctx.arg(0), ctx.arg(1)
         if in_interrupt(ctx):
             return MvStatus.UNAVAILABLE
-        fields = read_words(ctx, params, 3)
+        fields = read_words(ctx, params, struct_size("MvOpenSystemNotificationParams") // 4)
         if fields is None or not writable(handle_out, 4):
             return MvStatus.PARAMETERFAULT
         centre, tag, source = fields

@@ -1,4 +1,12 @@
-"""Clock and power control blocks HAL clock setup polls: RCC, PWR, FLASH interface and ICACHE."""
+"""Clock and power control blocks HAL clock setup polls: RCC, PWR, FLASH interface and ICACHE.
+
+Each of RCC, PWR and FLASH resets either to the silicon's reset state (4 MHz MSIS, range 4, no wait
+state) or, with `started=True`, to the state the microvisor leaves for the application: SYSCLK from
+PLL1 at 160 MHz (MSIS 4 MHz / M 1 x N 80 / R 2), AHB and APB1..3 undivided, voltage range 1 with the
+EPOD booster on and 4 flash wait states (RM0456: range 1 needs 4 wait states above 128 MHz). The
+device builds them started, so ST's SystemCoreClockUpdate() and HAL_RCC_GetSysClockFreq() read
+160 MHz from the registers as on a device the microvisor has started.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +68,11 @@ RCC_ICSCR1 = 0x08
 RCC_ICSCR2 = 0x0C
 RCC_ICSCR3 = 0x10
 RCC_CFGR1 = 0x1C
+RCC_CFGR2 = 0x20
+RCC_CFGR3 = 0x24
+RCC_PLL1CFGR = 0x28
 RCC_PLL1DIVR = 0x34
+RCC_PLL1FRACR = 0x38
 RCC_PLL2DIVR = 0x3C
 RCC_PLL3DIVR = 0x44
 RCC_CIFR = 0x54
@@ -80,6 +92,17 @@ CSR_RMVF = 1 << 23
 CSR_RESET_FLAGS = 0xFE00_0000  # OBLRSTF .. LPWRRSTF
 PLLDIVR_RESET = 0x0101_0280
 
+CR_PLL1ON = 1 << 24
+PLLCFGR_SRC_MSIS = 1  # PLL1SRC: 0 none, 1 MSIS, 2 HSI16, 3 HSE
+PLLCFGR_REN = 1 << 18  # the R output (SYSCLK) enabled
+SW_PLL1 = 3
+
+
+def plldivr(n: int, p: int, q: int, r: int) -> int:
+    """PLLxDIVR for the multiplier N and dividers P, Q, R (each field holds the value minus one)."""
+    return (n - 1) | (p - 1) << 9 | (q - 1) << 16 | (r - 1) << 24
+
+
 RCC_RESET = {
     RCC_CR: 0x0000_0035,  # MSIS and MSIK on and ready
     RCC_ICSCR1: 0x4400_0000,  # MSIS and MSIK range 4 (4 MHz)
@@ -93,6 +116,17 @@ RCC_RESET = {
     RCC_CSR: 0x0C00_4400,  # PINRSTF and BORRSTF after power-on; MSI ranges after standby 4
 }
 
+# The clock tree the microvisor has set up: MSIS (4 MHz, range 4) feeds PLL1 with M = 1 (input range
+# 4-8 MHz, no fractional part), VCO = 4 MHz x 80 = 320 MHz, R = 2 gives SYSCLK 160 MHz (P = Q = 2).
+# CFGR2/CFGR3 stay 0: HPRE, PPRE1, PPRE2 and PPRE3 all divide by 1.
+RCC_STARTED = {
+    **RCC_RESET,
+    RCC_CR: RCC_RESET[RCC_CR] | CR_PLL1ON,
+    RCC_CFGR1: SW_PLL1,
+    RCC_PLL1CFGR: PLLCFGR_SRC_MSIS | PLLCFGR_REN,
+    RCC_PLL1DIVR: plldivr(80, 2, 2, 2),
+}
+
 
 def _mirror(value: int, pairs: tuple[tuple[int, int], ...]) -> int:
     for on, ready in pairs:
@@ -101,13 +135,17 @@ def _mirror(value: int, pairs: tuple[tuple[int, int], ...]) -> int:
 
 
 class Rcc(StatusRegisterFile):
-    """RCC: every oscillator and PLL is ready the moment it is enabled; SWS follows SW at once."""
+    """RCC: every oscillator and PLL is ready the moment it is enabled; SWS follows SW at once.
+
+    `started`: reset to the clock tree the microvisor leaves (SYSCLK = PLL1 at 160 MHz), not the
+    silicon's reset state.
+    """
 
     readonly = frozenset({RCC_CIFR})
     writeonly = frozenset({RCC_CICR})
 
-    def __init__(self, ctx: DeviceContext):
-        super().__init__(ctx, "RCC", RCC_BASE, RCC_RESET)
+    def __init__(self, ctx: DeviceContext, started: bool = False):
+        super().__init__(ctx, "RCC", RCC_BASE, RCC_STARTED if started else RCC_RESET)
 
     def reset(self) -> None:
         bdcr = self.regs.get(RCC_BDCR, 0)  # the backup domain survives a system reset
@@ -162,6 +200,8 @@ SVMSR_ACTVOS_SHIFT = 16
 _SUPPLY_READY = ((24, 24), (25, 25), (26, 26), (27, 27))
 
 PWR_RESET = {PWR_VOSR: VOSR_VOSRDY}  # range 4, ready
+VOS_RANGE1 = 3
+PWR_STARTED = {PWR_VOSR: VOS_RANGE1 << VOSR_VOS_SHIFT | VOSR_BOOSTEN}  # range 1, EPOD booster on
 
 
 class Pwr(StatusRegisterFile):
@@ -169,13 +209,14 @@ class Pwr(StatusRegisterFile):
 
     The Standby flag (SR.SBF) and the wake-up flags (WUSR) survive a system reset; software
     clears them (SR.CSSF, WUSCR). `standby_exit` sets them when the device leaves Standby.
+    `started`: reset to voltage range 1 with the booster on, as the microvisor runs at 160 MHz.
     """
 
     readonly = frozenset({PWR_SR, PWR_SVMSR, PWR_WUSR})
     writeonly = frozenset({PWR_WUSCR})
 
-    def __init__(self, ctx: DeviceContext):
-        super().__init__(ctx, "PWR", PWR_BASE, PWR_RESET)
+    def __init__(self, ctx: DeviceContext, started: bool = False):
+        super().__init__(ctx, "PWR", PWR_BASE, PWR_STARTED if started else PWR_RESET)
 
     def reset(self) -> None:
         kept = {PWR_SR: self.regs.get(PWR_SR, 0) & SR_SBF, PWR_WUSR: self.regs.get(PWR_WUSR, 0)}
@@ -226,21 +267,25 @@ NSCR_LOCK = 1 << 31
 NSCR_OPTLOCK = 1 << 30
 FLASH_KEYS = (0x4567_0123, 0xCDEF_89AB)
 
+LATENCY_160MHZ_RANGE1 = 4  # RM0456: voltage range 1, 128 MHz < HCLK <= 160 MHz
+
 FLASH_RESET = {FLASH_NSCR: NSCR_LOCK | NSCR_OPTLOCK}
+FLASH_STARTED = {**FLASH_RESET, FLASH_ACR: LATENCY_160MHZ_RANGE1}
 
 
 class FlashInterface(StatusRegisterFile):
     """FLASH registers: ACR (latency) reads back, never busy; the key sequence unlocks NSCR.
 
     Programming and erasing through these registers is not modelled (the kernel owns the flash).
+    `started`: reset with the 4 wait states the microvisor set for 160 MHz.
     """
 
     readonly = frozenset({FLASH_NSSR})
     writeonly = frozenset({FLASH_NSKEYR})
 
-    def __init__(self, ctx: DeviceContext):
+    def __init__(self, ctx: DeviceContext, started: bool = False):
         self._key_step = 0
-        super().__init__(ctx, "FLASH", FLASH_BASE, FLASH_RESET)
+        super().__init__(ctx, "FLASH", FLASH_BASE, FLASH_STARTED if started else FLASH_RESET)
 
     def reset(self) -> None:
         self._key_step = 0
