@@ -26,7 +26,7 @@ def test_staging_the_same_app_again_repairs_damaged_padding(examples, tmp_path):
     bundle = tmp_path / "blinky.zip"
     assert run_cli("apps", "bundle", str(examples / "blinky" / "blinky.elf"), str(bundle), "--unsigned",
                    "--layer-size", "8192").returncode == 0
-    run = ("device", "run", str(tmp_path / "dev"), "--until", "LED on", "--timeout", "5")
+    run = ("device", "run", str(tmp_path / "dev"), "--until", "LED on", "--timeout", "5", "--fast")
     assert run_cli(*run, "--app", str(bundle)).returncode == 0
     # Damage the padding after the image's last byte, inside the last page the image uses.
     image_length = len(b"".join(Bundle.read(bundle).layers.values()))

@@ -49,6 +49,7 @@ class Cpu:
         self._value = ctypes.c_uint32()
         self._value_ref = ctypes.byref(self._value)
         self._batches: dict[tuple[str, ...], _Batch] = {}
+        self._buffer = ctypes.create_string_buffer(64)  # small reads (a frame, a vector) reuse it
 
     def reg(self, name: str) -> int:
         status = uclib.uc_reg_read(self._handle, REGISTERS[name], self._value_ref)
@@ -101,16 +102,15 @@ class Cpu:
 
     # --- memory -------------------------------------------------------------------------------
     def read(self, address: int, length: int) -> bytes:
-        try:
-            return bytes(self.uc.mem_read(address, length))
-        except UcError as exc:
-            raise MemoryAccessError(f"no memory at 0x{address:08x}+{length}") from exc
+        buffer = self._buffer if length <= len(self._buffer) else ctypes.create_string_buffer(length)
+        if length < 0 or uclib.uc_mem_read(self._handle, address, buffer, length):
+            raise MemoryAccessError(f"no memory at 0x{address:08x}+{length}")
+        return buffer.raw[:length]
 
     def write(self, address: int, data: bytes) -> None:
-        try:
-            self.uc.mem_write(address, bytes(data))
-        except UcError as exc:
-            raise MemoryAccessError(f"no memory at 0x{address:08x}+{len(data)}") from exc
+        data = bytes(data)
+        if uclib.uc_mem_write(self._handle, address, data, len(data)):
+            raise MemoryAccessError(f"no memory at 0x{address:08x}+{len(data)}")
 
     def read_u32(self, address: int) -> int:
         return struct.unpack("<I", self.read(address, 4))[0]

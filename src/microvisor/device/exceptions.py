@@ -12,7 +12,7 @@ from .scs import INVPC, INVSTATE, STKERR, UNSTKERR, Scs
 
 FRAME_NAMES = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr")
 ENTRY_READS = ("r0", "r1", "r2", "r3", "r12", "lr", "xpsr", "control", "msp", "psp")
-EXIT_READS = ("control", "msp", "psp")
+EXIT_READS = ("xpsr", "control", "msp", "psp")
 RESTORED = ("r0", "r1", "r2", "r3", "r12", "lr", "pc")
 FRAME_SIZE = 32
 XPSR_STKALIGN = 1 << 9
@@ -86,7 +86,8 @@ class ExceptionEngine:
     def exit(self, exc_return: int) -> int:
         """Return from the active exception as `exc_return` asks; gives the PC to resume at."""
         cpu = self.cpu
-        number = cpu.ipsr
+        xpsr, control, msp, psp = cpu.regs(EXIT_READS)
+        number = xpsr & 0x1FF
         if number == 0 or not self.nvic.active[number]:
             raise Fault(USAGEFAULT, INVPC, pc=exc_return,
                         detail=f"EXC_RETURN 0x{exc_return:08x} outside an active exception")
@@ -98,7 +99,6 @@ class ExceptionEngine:
         if to_thread and self.nvic.nested:
             raise Fault(USAGEFAULT, INVPC, pc=exc_return,
                         detail="return to Thread mode with exceptions still active")
-        control, msp, psp = cpu.regs(EXIT_READS)
         sp = psp if use_psp else msp
         try:
             if not is_app_ram(sp, FRAME_SIZE):

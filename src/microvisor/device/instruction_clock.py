@@ -17,7 +17,7 @@ from unicorn.unicorn_py3 import unicorn as _binding
 from ..common import native
 
 SOURCE = Path(__file__).resolve().parent / "native" / "instruction_clock.c"
-_SLOTS = 1 << 16
+_SLOTS = 1 << 14
 NEVER = (1 << 64) - 1
 
 
@@ -29,7 +29,7 @@ class _Counter(ctypes.Structure):
     _fields_ = [("instructions", ctypes.c_uint64), ("deadline", ctypes.c_uint64),
                 ("stop", ctypes.c_int32), ("stopped", ctypes.c_int32),
                 ("emu_stop", ctypes.c_void_p), ("mem_read", ctypes.c_void_p),
-                ("keys", ctypes.c_uint64 * _SLOTS), ("counts", ctypes.c_uint32 * _SLOTS)]
+                ("addresses", ctypes.c_uint32 * _SLOTS), ("entries", ctypes.c_uint32 * _SLOTS)]
 
 
 _library: ctypes.CDLL | None = None

@@ -409,6 +409,8 @@ class Device:
                 return
             if self.trace_irq:
                 self.events.emit("irq", "enter", number=number, name=exception_name(number))
+            if True not in self.nvic.pending:
+                break
         self._recheck = self.nvic.highest_pending() is not None  # masked: sync points look again
 
     def _sleep(self) -> None:

@@ -8,8 +8,9 @@
  * interrupt deliverable, input from another thread). Stopping only at block starts makes every stop
  * land on an instruction boundary the same way in every run, whatever the host is doing.
  *
- * Counts are cached per (block address, size) for code in application flash; code elsewhere (SRAM)
- * may change, so it is decoded each time.
+ * Counts are cached per block in a direct-mapped table indexed by the block's address (a hot loop's
+ * blocks stay in it; a block pushed out is decoded again) for code in application flash; code
+ * elsewhere (SRAM) may change, so it is decoded each time.
  */
 
 #include <stdint.h>
@@ -19,7 +20,7 @@ typedef struct uc_struct uc_engine;
 typedef int (*emu_stop_fn)(uc_engine *);
 typedef int (*mem_read_fn)(uc_engine *, uint64_t, void *, uint64_t);
 
-#define SLOTS (1u << 16)
+#define SLOTS (1u << 14)
 #define FLASH_START 0x08000000u
 #define FLASH_END 0x08100000u
 #define MAX_BLOCK 1024u
@@ -31,8 +32,8 @@ typedef struct {
     int32_t stopped;        /* the hook stopped the run (the caller clears it) */
     emu_stop_fn emu_stop;   /* Unicorn's uc_emu_stop and uc_mem_read, handed over by the caller */
     mem_read_fn mem_read;
-    uint64_t keys[SLOTS];   /* (address << 16 | size) + 1 of cached blocks; 0: free */
-    uint32_t counts[SLOTS];
+    uint32_t addresses[SLOTS];  /* the block cached in each slot (0: none) */
+    uint32_t entries[SLOTS];    /* its size << 16 | its instruction count */
 } mv_clock;
 
 static uint32_t decode(uc_engine *uc, const mv_clock *clock, uint64_t address, uint32_t size)
@@ -54,22 +55,18 @@ static uint32_t decode(uc_engine *uc, const mv_clock *clock, uint64_t address, u
 
 static uint32_t block_count(uc_engine *uc, mv_clock *clock, uint64_t address, uint32_t size)
 {
-    if (address < FLASH_START || address + size > FLASH_END) {
+    if (address < FLASH_START || address + size > FLASH_END || size > 0xFFFFu) {
         return decode(uc, clock, address, size);
     }
-    uint64_t key = ((address << 16) | (size & 0xFFFFu)) + 1;
-    uint32_t slot = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 48) & (SLOTS - 1);
-    for (uint32_t probes = 0; probes < SLOTS; probes++, slot = (slot + 1) & (SLOTS - 1)) {
-        if (clock->keys[slot] == key) {
-            return clock->counts[slot];
-        }
-        if (clock->keys[slot] == 0) {
-            clock->counts[slot] = decode(uc, clock, address, size);
-            clock->keys[slot] = key;
-            return clock->counts[slot];
-        }
+    uint32_t slot = (uint32_t)(address >> 1) & (SLOTS - 1);
+    uint32_t entry = clock->entries[slot];
+    if (clock->addresses[slot] == (uint32_t)address && entry >> 16 == size) {
+        return entry & 0xFFFFu;
     }
-    return decode(uc, clock, address, size);  /* the table is full: decode, do not cache */
+    uint32_t count = decode(uc, clock, address, size);
+    clock->addresses[slot] = (uint32_t)address;
+    clock->entries[slot] = size << 16 | count;
+    return count;
 }
 
 void mv_clock_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
@@ -86,5 +83,5 @@ void mv_clock_block(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 
 void mv_clock_forget_code(mv_clock *clock)
 {
-    memset(clock->keys, 0, sizeof clock->keys);
+    memset(clock->addresses, 0, sizeof clock->addresses);
 }
