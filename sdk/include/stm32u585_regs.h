@@ -270,7 +270,22 @@ static inline void nvic_enable_irq(uint32_t irq)  { NVIC_ISER(irq >> 5) = 1u << 
 static inline void nvic_disable_irq(uint32_t irq) { NVIC_ICER(irq >> 5) = 1u << (irq & 31u); }
 static inline void nvic_clear_pending(uint32_t irq) { NVIC_ICPR(irq >> 5) = 1u << (irq & 31u); }
 
+/* ---- RTC wake-up timer and TAMP backup registers (non-secure aliases) ----------------------- */
+#define RTC_BASE           0x46007800u
+#define RTC_ICSR           REG32(RTC_BASE + 0x0Cu)
+#define RTC_WUTR           REG32(RTC_BASE + 0x14u)
+#define RTC_CR             REG32(RTC_BASE + 0x18u)
+#define RTC_WPR            REG32(RTC_BASE + 0x24u)
+#define RTC_SCR            REG32(RTC_BASE + 0x5Cu)
+#define RTC_ICSR_WUTWF     (1u << 2)
+#define RTC_CR_WUCKSEL_1HZ 4u
+#define RTC_CR_WUTE        (1u << 10)
+#define RTC_CR_WUTIE       (1u << 14)
+#define RTC_SCR_CWUTF      (1u << 2)
+#define TAMP_BKPR(n)       REG32(0x46007C00u + 0x100u + 4u * (n))
+
 /* ---- IRQ numbers used by the examples ----------------------------------------------------- */
+#define RTC_IRQn      2
 #define TIM1_BRK_IRQn 41
 #define TIM2_IRQn     45
 #define USART1_IRQn   61

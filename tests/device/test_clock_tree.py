@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 
 from microvisor.device.machine import Device
-from microvisor.device.state import DeviceState
-from tests.device.app_runner import build_apps, run_app
 
 RCC, PWR, FLASH_R = 0x4602_0C00, 0x4602_0800, 0x4002_2000
 CR, ICSCR1, CFGR1, CFGR2, CFGR3 = 0x00, 0x08, 0x1C, 0x20, 0x24
@@ -41,15 +38,6 @@ def clocks(read: Callable[[int], int]) -> dict[str, int]:
     return {"sysclk": sysclk, "hclk": hclk, "pclk1": hclk >> APB_SHIFT[read(CFGR2) >> 4 & 7],
             "pclk2": hclk >> APB_SHIFT[read(CFGR2) >> 8 & 7],
             "pclk3": hclk >> APB_SHIFT[read(CFGR3) >> 4 & 7]}
-
-
-@pytest.fixture
-def device() -> Iterator[Device]:
-    state = DeviceState.open(None)
-    device = Device(state)
-    yield device
-    device.close()
-    state.close()
 
 
 def _rcc(device: Device) -> Callable[[int], int]:
@@ -91,8 +79,9 @@ def test_application_writes_still_act_and_a_reset_restores_the_tree(device: Devi
     assert device.bus_read32(RCC + CR) & 1 << 25
 
 
-def test_an_application_computes_160_mhz_through_the_microvisor(tmp_path_factory) -> None:
-    run = run_app(build_apps(tmp_path_factory) / "clock_tree" / "clock_tree.elf")
+def test_an_application_computes_160_mhz_through_the_microvisor(device_apps, device_run) -> None:
+    run = device_run(device_apps / "clock_tree" / "clock_tree.elf")
+    run.run()
     assert run.failures() == []
     assert run.lines and re.fullmatch(r"DONE pass=\d+ fail=0", run.lines[-1]), run.lines[-3:]
     assert {"clock/sysclk-is-pll1", "clock/pll1-on-and-ready", "clock/sysclk", "clock/hclk",

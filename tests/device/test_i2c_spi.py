@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -13,8 +13,6 @@ from microvisor.device.machine import Device
 from microvisor.device.peripherals import build_peripherals, find
 from microvisor.device.peripherals.i2c import I2C1, I2C4, I2C_BUSES, I2c
 from microvisor.device.peripherals.spi import SPI1, SPI3, SPI_BUSES, Spi
-from microvisor.device.state import DeviceState
-from tests.device.app_runner import build_apps, run_app
 
 # I2C registers and bits (RM0456).
 CR1, CR2, OAR1, OAR2, TIMINGR, TIMEOUTR, ISR, ICR, RXDR, TXDR = (
@@ -56,15 +54,6 @@ class FakeDevice:
 @pytest.fixture
 def dev() -> FakeDevice:
     return FakeDevice()
-
-
-@pytest.fixture
-def device() -> Iterator[Device]:
-    state = DeviceState.open(None)
-    device = Device(state)
-    yield device
-    device.close()
-    state.close()
 
 
 def test_buses_sit_at_their_published_addresses(dev: FakeDevice) -> None:
@@ -308,8 +297,9 @@ def test_spi_slave_waits_for_a_master_that_never_comes(dev: FakeDevice) -> None:
     assert not spi.read(SR, 4) & (RXP | EOT)
 
 
-def test_an_application_drives_every_bus_without_a_fault(tmp_path_factory) -> None:
-    run = run_app(build_apps(tmp_path_factory) / "buses" / "buses.elf")
+def test_an_application_drives_every_bus_without_a_fault(device_apps, device_run) -> None:
+    run = device_run(device_apps / "buses" / "buses.elf")
+    run.run()
     assert run.result.reason != "crash", run.result.crash
     assert run.failures() == []
     assert run.lines and re.fullmatch(r"DONE pass=\d+ fail=0", run.lines[-1]), run.lines[-3:]

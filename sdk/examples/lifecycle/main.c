@@ -26,19 +26,6 @@
 #include "mv_syscalls.h"
 #include "stm32u585_regs.h"
 
-#define TAMP_BKPR(n)   REG32(0x46007C00u + 0x100u + 4u * (n))
-#define RTC_BASE       0x46007800u
-#define RTC_ICSR       REG32(RTC_BASE + 0x0Cu)
-#define RTC_WUTR       REG32(RTC_BASE + 0x14u)
-#define RTC_CR         REG32(RTC_BASE + 0x18u)
-#define RTC_WPR        REG32(RTC_BASE + 0x24u)
-#define RTC_SCR        REG32(RTC_BASE + 0x5Cu)
-#define RTC_ICSR_WUTWF (1u << 2)
-#define RTC_CR_WUCKSEL_1HZ 4u
-#define RTC_CR_WUTE    (1u << 10)
-#define RTC_CR_WUTIE   (1u << 14)
-#define RTC_SCR_CWUTF  (1u << 2)
-#define RTC_IRQn       2u
 #define PWR_BASE       0x46020800u
 #define PWR_WUCR1      REG32(PWR_BASE + 0x14u)
 #define PWR_SR         REG32(PWR_BASE + 0x38u)

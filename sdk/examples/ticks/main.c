@@ -17,19 +17,6 @@
 #include "rtos.h"
 #include "stm32u585_regs.h"
 
-#define RTC_BASE           0x46007800u
-#define RTC_ICSR           REG32(RTC_BASE + 0x0Cu)
-#define RTC_WUTR           REG32(RTC_BASE + 0x14u)
-#define RTC_CR             REG32(RTC_BASE + 0x18u)
-#define RTC_WPR            REG32(RTC_BASE + 0x24u)
-#define RTC_SCR            REG32(RTC_BASE + 0x5Cu)
-#define RTC_ICSR_WUTWF     (1u << 2)
-#define RTC_CR_WUCKSEL_1HZ 4u
-#define RTC_CR_WUTE        (1u << 10)
-#define RTC_CR_WUTIE       (1u << 14)
-#define RTC_SCR_CWUTF      (1u << 2)
-#define RTC_IRQ            2u
-
 #define RTC_SECONDS   60u
 #define TICKS_PER_S   1000u
 #define NAP_TICKS     7u
@@ -66,7 +53,7 @@ static void rtc_every_second(void)
     RTC_CR = (RTC_CR & ~7u) | RTC_CR_WUCKSEL_1HZ | RTC_CR_WUTIE | RTC_CR_WUTE;
     RTC_WPR = 0xFFu;
     RTC_SCR = RTC_SCR_CWUTF;
-    nvic_enable_irq(RTC_IRQ);
+    nvic_enable_irq(RTC_IRQn);
 }
 
 static void napper(void)

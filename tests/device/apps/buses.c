@@ -12,7 +12,7 @@
 
 #include "log.h"
 #include "mv_syscalls.h"
-#include "results.h"
+#include "check.h"
 #include "stm32u585_regs.h"
 
 #define SPINS        20000u
@@ -250,27 +250,27 @@ static void check_i2c(unsigned index)
 
     i2c_init(bus);
     log_format(name, sizeof name, "%s/registers-kept", bus->name);
-    result(I2C_REG(base, I2C_TIMINGR_OFS) == (I2C_TIMING & 0xF0FFFFFFu) &&
+    check(I2C_REG(base, I2C_TIMINGR_OFS) == (I2C_TIMING & 0xF0FFFFFFu) &&
            (I2C_REG(base, I2C_CR1_OFS) & I2C_CR1_PE), name, "TIMINGR 0x%08x CR1 0x%08x",
            I2C_REG(base, I2C_TIMINGR_OFS), I2C_REG(base, I2C_CR1_OFS));
     log_format(name, sizeof name, "%s/idle", bus->name);
-    result(isr_of(base) == I2C_ISR_TXE, name, "ISR 0x%08x", isr_of(base));
+    check(isr_of(base) == I2C_ISR_TXE, name, "ISR 0x%08x", isr_of(base));
 
     static const uint8_t payload[2] = {0xE3, 0x00};
     enum xfer status = master_transmit(base, ABSENT_ADDR, payload, sizeof payload);
     log_format(name, sizeof name, "%s/transmit-nack", bus->name);
-    result(status == XFER_NACK, name, "%s", k_xfer_names[status]);
+    check(status == XFER_NACK, name, "%s", k_xfer_names[status]);
     log_format(name, sizeof name, "%s/released", bus->name);
-    result(isr_of(base) == I2C_ISR_TXE, name, "ISR 0x%08x", isr_of(base));
+    check(isr_of(base) == I2C_ISR_TXE, name, "ISR 0x%08x", isr_of(base));
 
     uint8_t data[2] = {0, 0};
     status = master_receive(base, ABSENT_ADDR, data, sizeof data);
     log_format(name, sizeof name, "%s/receive-nack", bus->name);
-    result(status == XFER_NACK, name, "%s", k_xfer_names[status]);
+    check(status == XFER_NACK, name, "%s", k_xfer_names[status]);
 
     status = device_ready(base, ABSENT_ADDR, 3);
     log_format(name, sizeof name, "%s/not-ready", bus->name);
-    result(status == XFER_NACK, name, "%s", k_xfer_names[status]);
+    check(status == XFER_NACK, name, "%s", k_xfer_names[status]);
 
     /* The event line: NACK and STOP interrupts. */
     I2C_REG(base, I2C_CR1_OFS) |= I2C_CR1_NACKIE | I2C_CR1_STOPIE | I2C_CR1_ERRIE;
@@ -284,7 +284,7 @@ static void check_i2c(unsigned index)
     reset_cr2(base);
     uint32_t want = I2C_ISR_NACKF | I2C_ISR_STOPF;
     log_format(name, sizeof name, "%s/event-interrupt", bus->name);
-    result(s_i2c_events[index] >= 1 && (s_i2c_seen[index] & want) == want, name,
+    check(s_i2c_events[index] >= 1 && (s_i2c_seen[index] & want) == want, name,
            "%u events, ISR seen 0x%08x", (unsigned)s_i2c_events[index],
            (unsigned)s_i2c_seen[index]);
 }
@@ -340,7 +340,7 @@ static void check_spi(unsigned index)
     spi_init(bus);
     log_format(name, sizeof name, "%s/registers-kept", bus->name);
     uint32_t cfg1 = SPI_REG(base, SPI_CFG1_OFS), cfg2 = SPI_REG(base, SPI_CFG2_OFS);
-    result(cfg1 == (7u << SPI_CFG1_DSIZE_POS | 3u << SPI_CFG1_MBR_POS) &&
+    check(cfg1 == (7u << SPI_CFG1_DSIZE_POS | 3u << SPI_CFG1_MBR_POS) &&
            cfg2 == (SPI_CFG2_MASTER | SPI_CFG2_SSM), name, "CFG1 0x%08x CFG2 0x%08x", cfg1, cfg2);
 
     static const uint8_t tx[4] = {0x9F, 0x00, 0x00, 0x00};  /* a JEDEC ID read, say */
@@ -348,14 +348,14 @@ static void check_spi(unsigned index)
     bool done = spi_exchange(base, tx, rx, sizeof tx);
     uint32_t sr = SPI_REG(base, SPI_SR_OFS);
     log_format(name, sizeof name, "%s/transfer", bus->name);
-    result(done && (sr & SPI_SR_TXC), name, "done %d SR 0x%08x", done, sr);
+    check(done && (sr & SPI_SR_TXC), name, "done %d SR 0x%08x", done, sr);
     log_format(name, sizeof name, "%s/reads-ones", bus->name);
-    result(rx[0] == 0xFF && rx[1] == 0xFF && rx[2] == 0xFF && rx[3] == 0xFF, name,
+    check(rx[0] == 0xFF && rx[1] == 0xFF && rx[2] == 0xFF && rx[3] == 0xFF, name,
            "%02x %02x %02x %02x", rx[0], rx[1], rx[2], rx[3]);
     spi_close(base);
     log_format(name, sizeof name, "%s/closed", bus->name);
     sr = SPI_REG(base, SPI_SR_OFS);
-    result(!(sr & (SPI_SR_EOT | SPI_SR_TXTF | SPI_SR_OVR)), name, "SR 0x%08x", sr);
+    check(!(sr & (SPI_SR_EOT | SPI_SR_TXTF | SPI_SR_OVR)), name, "SR 0x%08x", sr);
 
     /* Four frames in one 32-bit access each way, and the end-of-transfer interrupt. */
     SPI_REG(base, SPI_IER_OFS) = SPI_IER_EOTIE;
@@ -371,9 +371,9 @@ static void check_spi(unsigned index)
     sr = SPI_REG(base, SPI_SR_OFS);
     uint32_t word = SPI_REG(base, SPI_RXDR_OFS);
     log_format(name, sizeof name, "%s/packed", bus->name);
-    result((sr & SPI_SR_RXWNE) && word == 0xFFFFFFFFu, name, "SR 0x%08x RXDR 0x%08x", sr, word);
+    check((sr & SPI_SR_RXWNE) && word == 0xFFFFFFFFu, name, "SR 0x%08x RXDR 0x%08x", sr, word);
     log_format(name, sizeof name, "%s/eot-interrupt", bus->name);
-    result(s_spi_events[index] == 1, name, "%u events", (unsigned)s_spi_events[index]);
+    check(s_spi_events[index] == 1, name, "%u events", (unsigned)s_spi_events[index]);
     SPI_REG(base, SPI_IER_OFS) = 0;
     spi_close(base);
 }
@@ -389,5 +389,5 @@ int main(void)
     for (unsigned i = 0; i < sizeof k_spi / sizeof k_spi[0]; i++) {
         check_spi(i);
     }
-    finish();
+    done();
 }

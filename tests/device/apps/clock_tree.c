@@ -10,7 +10,7 @@
 
 #include "log.h"
 #include "mv_syscalls.h"
-#include "results.h"
+#include "check.h"
 #include "stm32u585_regs.h"
 
 #define TARGET_HZ 160000000u
@@ -84,10 +84,10 @@ int main(void)
     log_printf("clock_tree: start");
 
     uint32_t cr = rcc(0x00u), cfgr1 = rcc(0x1Cu), cfgr2 = rcc(0x20u), cfgr3 = rcc(0x24u);
-    result((cfgr1 >> RCC_CFGR1_SWS_POS & 3u) == 3u, "clock/sysclk-is-pll1", "CFGR1 0x%08x", cfgr1);
-    result((cr & (RCC_CR_PLL1ON | RCC_CR_PLL1RDY)) == (RCC_CR_PLL1ON | RCC_CR_PLL1RDY),
+    check((cfgr1 >> RCC_CFGR1_SWS_POS & 3u) == 3u, "clock/sysclk-is-pll1", "CFGR1 0x%08x", cfgr1);
+    check((cr & (RCC_CR_PLL1ON | RCC_CR_PLL1RDY)) == (RCC_CR_PLL1ON | RCC_CR_PLL1RDY),
            "clock/pll1-on-and-ready", "CR 0x%08x", cr);
-    result((rcc(0x28u) & RCC_PLL1CFGR_PLL1REN) != 0, "clock/pll1-r-output", "PLL1CFGR 0x%08x",
+    check((rcc(0x28u) & RCC_PLL1CFGR_PLL1REN) != 0, "clock/pll1-r-output", "PLL1CFGR 0x%08x",
            rcc(0x28u));
 
     uint32_t sysclk = sysclk_hz();
@@ -95,23 +95,23 @@ int main(void)
     uint32_t pclk1 = hclk >> k_apb_shift[cfgr2 >> RCC_CFGR2_PPRE1_POS & 7u];
     uint32_t pclk2 = hclk >> k_apb_shift[cfgr2 >> RCC_CFGR2_PPRE2_POS & 7u];
     uint32_t pclk3 = hclk >> k_apb_shift[cfgr3 >> RCC_CFGR3_PPRE3_POS & 7u];
-    result(sysclk == TARGET_HZ, "clock/sysclk", "%u Hz", (unsigned)sysclk);
-    result(hclk == TARGET_HZ, "clock/hclk", "%u Hz", (unsigned)hclk);
-    result(pclk1 == TARGET_HZ, "clock/pclk1", "%u Hz", (unsigned)pclk1);
-    result(pclk2 == TARGET_HZ, "clock/pclk2", "%u Hz", (unsigned)pclk2);
-    result(pclk3 == TARGET_HZ, "clock/pclk3", "%u Hz", (unsigned)pclk3);
+    check(sysclk == TARGET_HZ, "clock/sysclk", "%u Hz", (unsigned)sysclk);
+    check(hclk == TARGET_HZ, "clock/hclk", "%u Hz", (unsigned)hclk);
+    check(pclk1 == TARGET_HZ, "clock/pclk1", "%u Hz", (unsigned)pclk1);
+    check(pclk2 == TARGET_HZ, "clock/pclk2", "%u Hz", (unsigned)pclk2);
+    check(pclk3 == TARGET_HZ, "clock/pclk3", "%u Hz", (unsigned)pclk3);
 
     uint32_t mv_hclk = 0;
     mvGetHClk(&mv_hclk);
-    result(mv_hclk == hclk, "clock/agrees-with-mvGetHClk", "registers %u Hz, mvGetHClk %u Hz",
+    check(mv_hclk == hclk, "clock/agrees-with-mvGetHClk", "registers %u Hz, mvGetHClk %u Hz",
            (unsigned)hclk, (unsigned)mv_hclk);
 
     uint32_t vosr = PWR_VOSR;
     uint32_t want = PWR_VOSR_VOSRDY | PWR_VOSR_BOOSTEN | PWR_VOSR_BOOSTRDY;
-    result((vosr >> PWR_VOSR_VOS_POS & 3u) == 3u && (vosr & want) == want, "clock/voltage-range-1",
+    check((vosr >> PWR_VOSR_VOS_POS & 3u) == 3u && (vosr & want) == want, "clock/voltage-range-1",
            "VOSR 0x%08x", vosr);
     uint32_t latency = FLASH_ACR & FLASH_ACR_LATENCY;
-    result(latency == 4u, "clock/flash-wait-states", "LATENCY %u", (unsigned)latency);
+    check(latency == 4u, "clock/flash-wait-states", "LATENCY %u", (unsigned)latency);
 
-    finish();
+    done();
 }

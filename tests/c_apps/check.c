@@ -1,5 +1,5 @@
 /*
- * check.c - PASS/FAIL lines for the kernel test applications.
+ * check.c - PASS/FAIL lines for the C test applications.
  */
 #include "check.h"
 

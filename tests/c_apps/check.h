@@ -1,8 +1,8 @@
 /*
- * check.h - PASS/FAIL lines for the kernel test applications, and the addresses they misuse.
+ * check.h - PASS/FAIL lines for the C test applications, and the addresses they misuse.
  */
-#ifndef KERNEL_TEST_CHECK_H
-#define KERNEL_TEST_CHECK_H
+#ifndef TEST_APPS_CHECK_H
+#define TEST_APPS_CHECK_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,4 +28,4 @@ void expect(const char *name, enum MvStatus got, enum MvStatus want);
 /* Log "DONE pass=<n> fail=<m>" and sleep for ever. */
 void done(void) __attribute__((noreturn));
 
-#endif /* KERNEL_TEST_CHECK_H */
+#endif /* TEST_APPS_CHECK_H */
