@@ -7,9 +7,9 @@ APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gdb-multiarch cmake ma
 	gcc mosquitto-dev libmosquitto-dev libssl-dev
 TOOLCHAIN := sdk/cmake/arm-none-eabi.cmake
 
-.PHONY: setup apt venv examples demo test bench lint clean
+.PHONY: setup apt venv bytecode examples demo test bench lint clean
 
-setup: apt venv
+setup: apt venv bytecode
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,6 +26,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
+
+# The project's bytecode, written once here: each command starts without compiling our source again,
+# even where PYTHONDONTWRITEBYTECODE keeps Python from writing it (compileall skips what is up to date).
+bytecode: venv
+	$(PY) -m compileall -q src
 
 examples: setup
 	cmake -S sdk/examples -B $(BUILD)/examples -DCMAKE_TOOLCHAIN_FILE=$(TOOLCHAIN) >/dev/null

@@ -20,6 +20,9 @@ sees the done line (engine start-up and the image loading are not in the figure)
   peripheral as an MMIO region whose stubs read 0 and ignore writes), with the same exits (the
   system-call entry points). System calls are answered by a stub at those exits (status 0; log lines
   timed there). No device model, so no interrupts: SysTick is written but never fires.
+- bare_unicorn_counted: the same bare Unicorn with the device's cycle counter hooked in (the C block
+  hook of device/native/instruction_clock.c, never reaching a deadline): what counting the code
+  executed costs on its own, the floor under any clock made of instructions on Unicorn.
 - qemu: cpu_an505.elf on `qemu-system-arm -M mps2-an505 -cpu cortex-m33` (TCG), SysTick at 1 kHz of
   the board's 20 MHz clock, lines read from QEMU's semihosting output as they arrive on a pipe.
   Left out (null figures) when qemu-system-arm is not installed.
@@ -28,19 +31,25 @@ The three are run in turn, REPEATS rounds, and the best (shortest) time of each 
 sees the same conditions on a shared host. Figures printed:
 
 - <engine>_iterations_per_s: BENCH_ITERATIONS / best seconds.
-- vs_bare_unicorn, vs_qemu: the device's iterations/s divided by that engine's (1.0 = as fast).
+- vs_bare_unicorn, vs_bare_unicorn_counted, vs_qemu: the device's iterations/s divided by that
+  engine's (1.0 = as fast). counter_cost: 1 - bare_unicorn_counted / bare_unicorn iterations/s.
 - interrupt_us: what one interrupt costs the device in wall time. The same image with its SysTick
   rate word (bench_tick_hz) changed from 1 kHz to 50 kHz runs in the same rounds; interrupt_us =
   (best 50 kHz seconds - best 1 kHz seconds) / (interrupts taken at 50 kHz - at 1 kHz), the
   interrupts counted by the firmware's own SysTick handler.
-- clock_error: the device's virtual clock against its instruction count. One extra run of the device
-  at 1 kHz, of COUNTED_ITERATIONS iterations (bench_iterations changed in a copy of the ELF: the
-  hook is slow), with a Unicorn block hook of ours that counts the instructions of every block
-  executed (each block disassembled once with Capstone): the virtual time between the two lines
-  (the log events' timestamps) divided by instructions / 160 MHz (one instruction per cycle, the
-  device's cost model), minus 1. 0.0 means the clock is exactly the instruction count.
-- instructions_per_iteration: from that counted run (SysTick handler included); device_mips is it
-  times the iterations of the best 1 kHz run, over that run's seconds.
+- clock_error: the device's virtual clock against the instructions it executed. One extra run of the
+  device at 1 kHz, of COUNTED_ITERATIONS iterations (bench_iterations changed in a copy of the ELF:
+  the hook is slow), with a Unicorn block hook of ours that disassembles every block executed with
+  Capstone (once per block) and counts its instructions and their cycles by the device's cost model
+  (a 16-bit instruction one cycle, a 32-bit one two; an instruction in an IT block whose condition
+  fails counts too, as the core spends its cycle on it, though Unicorn's instruction hook skips it;
+  a block the device's counter pre-empts with SysTick is not counted until it runs): the
+  virtual time between the two lines (the log events' timestamps, less the 2 µs the done line's own
+  system call costs) divided by cycles / 160 MHz, minus 1. 0.0 means the clock is exactly the cost
+  model applied to the instructions executed.
+- instructions_per_iteration and cycles_per_instruction: from that counted run (SysTick handler
+  included); device_mips is instructions_per_iteration times the iterations of the best 1 kHz run,
+  over that run's seconds.
 
 No silicon comparison is printed: there is no published cycles figure for this workload (a
 comparison derived from one instruction per cycle would only restate the cost model).
@@ -64,7 +73,8 @@ from unicorn import UC_ARCH_ARM, UC_HOOK_BLOCK, UC_MODE_MCLASS, UC_MODE_THUMB, U
 from unicorn import arm_const as A
 
 from microvisor.device.firmware import load_firmware
-from microvisor.device.machine import Device
+from microvisor.device.instruction_clock import CycleCounter
+from microvisor.device.machine import SYSCALL_NS, Device
 from microvisor.device.memory_map import APP_FLASH, CORE_HZ, NSC_BASE, SRAM
 from microvisor.device.nsc import load_abi
 from microvisor.device.state import DeviceState
@@ -74,7 +84,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "bench-cpu"
 REPEATS = 5
 TICK_HZ, FAST_TICK_HZ = 1000, 50_000
-COUNTED_ITERATIONS = 200  # the run with the (slow) counting hook is shorter: the clock's error is a rate
+COUNTED_ITERATIONS = 50  # the run with the (slow) counting hook is shorter: the clock's error is a rate
 QEMU = "qemu-system-arm"
 QEMU_TIMEOUT_S = 120
 START, DONE = "bench: start", "bench: done"
@@ -91,6 +101,7 @@ class Run:
     line: str
     virtual_ns: int | None = None  # the device's virtual time between the lines
     instructions: int | None = None  # instructions executed between the lines (counted run only)
+    cycles: int | None = None  # their cycles by the cost model (counted run only)
 
 
 def build() -> tuple[Path, Path]:
@@ -133,30 +144,34 @@ def device_run(elf: Path, count_instructions: bool = False) -> Run:
     device = Device(state)
     Microvisor(device)
     device.load_firmware(load_firmware(elf))
-    counted = [0]
-    marks: dict[str, tuple[float, int, int, str]] = {}
+    counted = [0, 0]  # instructions, cycles
+    marks: dict[str, tuple[float, int, tuple[int, int], str]] = {}
 
     def on_event(event) -> None:
         if event.source == "log" and event.kind == "line":
             text = event.data["text"]
             for name in (START, DONE):
                 if text.startswith(name):
-                    marks[name] = (time.perf_counter(), event.time_ns, counted[0], text)
+                    marks[name] = (time.perf_counter(), event.time_ns, (counted[0], counted[1]), text)
             if text.startswith(DONE):
                 device.stop("done")
 
     device.events.subscribe(on_event)
     if count_instructions:
         disassembler = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS | CS_MODE_V8)
-        sizes: dict[tuple[int, int], int] = {}
+        blocks: dict[tuple[int, int], tuple[int, int]] = {}
 
         def on_block(uc, address, size, user) -> None:
+            if uc.reg_read(A.UC_ARM_REG_PC) != address:
+                return  # the device's counter took SysTick before this block: it does not run now
             key = (address, size)
-            n = sizes.get(key)
-            if n is None:
-                n = sizes[key] = sum(1 for _ in disassembler.disasm_lite(bytes(uc.mem_read(address, size)),
-                                                                          address))
-            counted[0] += n
+            found = blocks.get(key)
+            if found is None:
+                lengths = [length for _, length, _, _ in disassembler.disasm_lite(
+                    bytes(uc.mem_read(address, size)), address)]
+                found = blocks[key] = (len(lengths), sum(length // 2 for length in lengths))
+            counted[0] += found[0]
+            counted[1] += found[1]
 
         device.cpu.uc.hook_add(UC_HOOK_BLOCK, on_block)
     try:
@@ -167,8 +182,10 @@ def device_run(elf: Path, count_instructions: bool = False) -> Run:
     if result.reason != "done" or START not in marks:
         sys.exit(f"bench firmware did not finish on the device: {result.reason}")
     (t0, v0, i0, _), (t1, v1, i1, line) = marks[START], marks[DONE]
-    return finished(line, t1 - t0, "the device", virtual_ns=v1 - v0,
-                    instructions=i1 - i0 if count_instructions else None)
+    # The done line's time includes its own system call (SYSCALL_NS), which executes no instructions.
+    return finished(line, t1 - t0, "the device", virtual_ns=v1 - v0 - SYSCALL_NS,
+                    instructions=i1[0] - i0[0] if count_instructions else None,
+                    cycles=i1[1] - i0[1] if count_instructions else None)
 
 
 # --- bare Unicorn -----------------------------------------------------------------------------------
@@ -199,11 +216,13 @@ def device_layout(elf: Path) -> Layout:
     return Layout(regions, exits)
 
 
-def bare_run(elf: Path, layout: Layout) -> Run:
-    """The same image on a bare Unicorn mapped like the device's; system calls answered by a stub."""
+def bare_run(elf: Path, layout: Layout, counted: bool = False) -> Run:
+    """The same image on a bare Unicorn mapped like the device's; system calls answered by a stub.
+    `counted`: with the device's cycle counter hooked in."""
     image = load_firmware(elf)
     uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M33)
+    counter = CycleCounter(uc) if counted else None  # noqa: F841 (kept alive while uc runs)
     for begin, size, protection, contents in layout.regions:
         if contents is None:
             uc.mmio_map(begin, size, lambda uc, offset, size, user: 0, None,
@@ -266,30 +285,36 @@ def main() -> None:
         short_elf = with_words(elf, {"bench_iterations": COUNTED_ITERATIONS}, Path(folder) / "short.elf")
         counted = device_run(short_elf, count_instructions=True)
         layout = device_layout(elf)
-        runs: dict[str, list[Run]] = {"device": [], "device_fast_tick": [], "bare_unicorn": [], "qemu": []}
+        runs: dict[str, list[Run]] = {"device": [], "device_fast_tick": [], "bare_unicorn": [],
+                                      "bare_unicorn_counted": [], "qemu": []}
         for _ in range(REPEATS):  # in turn, so that every engine sees the same conditions; keep the best
             runs["device"].append(device_run(elf))
             runs["device_fast_tick"].append(device_run(fast_elf))
             runs["bare_unicorn"].append(bare_run(elf, layout))
+            runs["bare_unicorn_counted"].append(bare_run(elf, layout, counted=True))
             if qemu:
                 runs["qemu"].append(qemu_run(an505))
     best = {name: min(found, key=lambda run: run.seconds) for name, found in runs.items() if found}
     rate = {name: run.iterations / run.seconds for name, run in best.items()}
     slow, fast = best["device"], best["device_fast_tick"]
-    assert counted.instructions is not None and counted.virtual_ns is not None
-    model_ns = counted.instructions * 1e9 / CORE_HZ
+    assert counted.instructions and counted.cycles and counted.virtual_ns is not None
+    model_ns = counted.cycles * 1e9 / CORE_HZ
     per_iteration = counted.instructions / counted.iterations
     print(json.dumps({
         "iterations": slow.iterations,
         "device_iterations_per_s": round(rate["device"], 1),
         "bare_unicorn_iterations_per_s": round(rate["bare_unicorn"], 1),
+        "bare_unicorn_counted_iterations_per_s": round(rate["bare_unicorn_counted"], 1),
         "qemu_iterations_per_s": round(rate["qemu"], 1) if qemu else None,
         "vs_bare_unicorn": round(rate["device"] / rate["bare_unicorn"], 3),
+        "vs_bare_unicorn_counted": round(rate["device"] / rate["bare_unicorn_counted"], 3),
+        "counter_cost": round(1 - rate["bare_unicorn_counted"] / rate["bare_unicorn"], 3),
         "vs_qemu": round(rate["device"] / rate["qemu"], 3) if qemu else None,
         "interrupt_us": round((fast.seconds - slow.seconds) / (fast.ticks - slow.ticks) * 1e6, 2),
         "interrupts": {f"{TICK_HZ}_hz": slow.ticks, f"{FAST_TICK_HZ}_hz": fast.ticks},
         "clock_error": round(counted.virtual_ns / model_ns - 1, 4),
         "instructions_per_iteration": round(per_iteration),
+        "cycles_per_instruction": round(counted.cycles / counted.instructions, 3),
         "device_mips": round(per_iteration * slow.iterations / slow.seconds / 1e6, 1),
         "seconds": {name: round(run.seconds, 4) for name, run in best.items()},
         "note": f"wall time from the start line to the done line, best of {REPEATS} rounds, engines in turn; "

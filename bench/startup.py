@@ -17,7 +17,12 @@ them so that they read as ratios as well as times:
   its first log line ("LED on", at 0.5 s of virtual time).
 - device_run_exit_s: the same process from spawn to exit (it stops at that first line).
 
-Also printed: help_s and device_run_first_line_s as multiples of python_pass_s.
+Also printed: help_s and device_run_first_line_s as multiples of python_pass_s; whether Python writes
+bytecode here (with PYTHONDONTWRITEBYTECODE set it does not: `make setup` compiles the project's
+source once so that runs do not compile it again, tens of milliseconds of a `device run`, and a module
+edited since is compiled at each run until the next `make setup`); and, from one more run of each
+command under `python -X importtime` (not part of the figures), the imports that dominate it: each
+top-level import with its cumulative milliseconds (importtime's own overhead included).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 7
+TOP_IMPORTS = 8  # top-level imports listed for each command (those of 1 ms or more)
 BLINKY = ROOT / "build" / "examples" / "blinky" / "blinky.elf"
 MICROVISOR = Path(sys.executable).parent / "microvisor"
 TYPER_FLOOR = """
@@ -70,6 +76,20 @@ def first_line(argv: list[str]) -> tuple[float, float]:
     return first, total
 
 
+def top_imports(argv: list[str]) -> dict[str, float]:
+    """The command's heaviest top-level imports (cumulative ms), from one run under -X importtime."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True)
+    found: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if cumulative.strip().isdigit() and name.startswith(" ") and not name.startswith("  "):
+            found[name.strip()] = found.get(name.strip(), 0.0) + int(cumulative) / 1000
+    heaviest = sorted(found.items(), key=lambda item: -item[1])[:TOP_IMPORTS]
+    return {name: round(ms, 1) for name, ms in heaviest if ms >= 1}
+
+
 def run_options() -> list[str]:
     """--fast where `device run` has it (virtual time not held back), else a virtual timeout."""
     shown = subprocess.run([str(MICROVISOR), "device", "run", "--help"], capture_output=True, text=True)
@@ -98,6 +118,9 @@ def main() -> None:
         "help_vs_python": round(best["help_s"] / base, 1),
         "device_run_first_line_vs_python": round(best["device_run_first_line_s"] / base, 1),
         "device_run_options": options,
+        "bytecode_writing": "off (PYTHONDONTWRITEBYTECODE)" if sys.flags.dont_write_bytecode else "on",
+        "top_imports_ms": {"help": top_imports([str(MICROVISOR), "--help"]),
+                           "device_run": top_imports(run_argv)},
         "note": f"best of {REPEATS} fresh processes, the kinds alternated; load average {load:.2f} at start",
     }))
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
-from ..common import keys
-from ..common.bundle import APP_FLASH_REGION_SIZE, Bundle, BundleError, app_image_spans, build_app
-from ..common.manifest_schema import AppBody
+from ..common.bundle_format import APP_FLASH_REGION_SIZE
 from . import params
 from .output import fail, out, print_json
+
+if TYPE_CHECKING:  # keys and bundles (cryptography, protobuf) load in the commands, not for --help
+    from ..common import keys
+    from ..common.bundle import Bundle
 
 app = typer.Typer(help="Application bundles.", no_args_is_help=True)
 LAYER_PAGE = 8192  # bytes of a flash page: layers never share one
 
 
 def _public(path: Path | None, option: str) -> bytes | None:
+    from ..common import keys
+
     if path is None:
         return None
     try:
@@ -28,7 +33,8 @@ def _public(path: Path | None, option: str) -> bytes | None:
 
 def _policy(field: str, default: int, *names: str, metavar: str, help: str = "", maximum: int | None = None):
     """An option for one integer field of the manifest's AppBody, in the range of its protobuf type."""
-    return params.option(default, *names, type=params.manifest_integer(AppBody, field, maximum=maximum),
+    return params.option(default, *names, type=params.manifest_integer("AppManifest.AppBody", field,
+                                                                        maximum=maximum),
                          metavar=metavar, help=help)
 
 
@@ -66,6 +72,9 @@ def bundle(
                               "whole 1 MiB."),
 ) -> None:
     """Bundle an application: its flat image as a layer, and a manifest with its policies."""
+    from ..common import keys
+    from ..common.bundle import BundleError, build_app
+    from ..common.manifest_schema import AppBody
     from ..device.firmware import FirmwareError, load_firmware  # ELF reading loads only for this command
 
     if (signing_key is None) == (not unsigned):
@@ -126,6 +135,9 @@ def _layer(bundle: Bundle, layer) -> dict:
 
 def describe(bundle: Bundle, verify_keys: list[keys.PublicKey]) -> dict:
     """What `apps inspect` shows, as data."""
+    from ..common import keys
+    from ..common.bundle import BundleError, app_image_spans
+
     body = bundle.app_body()
     try:
         app_image_spans(bundle)
@@ -165,6 +177,9 @@ def inspect(
 
     Exit status: 0 when the layers are sound, 1 when they are not (with or without --json), 2 when the
     bundle cannot be read."""
+    from ..common import keys
+    from ..common.bundle import Bundle, BundleError
+
     verify_keys = []
     for path in key:
         try:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import typer
 from rich.text import Text
 
-from ..common.sids import device_sid
 from . import params
 from .output import TRACE_SOURCES, Printer, err, fail, out, print_json
 
@@ -78,6 +77,7 @@ def _register(directory: Path, server: str, uid: bytes | None, customer_key: lis
     from ..common import keys
     from ..common.api_client import ApiError
     from ..common.bundle import Bundle, BundleError
+    from ..common.sids import device_sid
     from ..device.identity import Identity
     from ..device.provisioning import create_registered_device
     from ..device.state import StateError
@@ -130,7 +130,9 @@ def _read_app(path: Path) -> Bundle:
         raise fail(f"{path}: {exc}") from None
 
 
-def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None) -> None:
+def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None,
+           app: Bundle | None = None) -> None:
+    """Stage the application at app_path (`app`: that file, read already) or the kernel as an update."""
     from ..common.bundle import Bundle, BundleError
     from ..common.platform import Platform, PlatformError
     from ..device.provisioning import development_platform
@@ -140,7 +142,7 @@ def _stage(state: DeviceState, directory: Path, app_path: Path | None, kernel_pa
         raise fail("stage one update at a time: --app or --kernel.")
     staging = Staging(state)
     if app_path is not None:
-        bundle = _read_app(app_path)
+        bundle = app if app is not None else _read_app(app_path)
         platform_dir = development_platform(directory)
         if platform_dir is not None:
             try:
@@ -218,11 +220,12 @@ def run(
     sources = trace or set()
     with contextlib.ExitStack() as stack:
         directory = target
+        app = None
         if not target.is_dir():
             if app_bundle is not None:
                 raise fail("--app needs a device folder; the application given already runs.")
             app_bundle = target
-            _read_app(target)  # fail early, before any device is made
+            app = _read_app(target)  # fail early, before any device is made
             directory = stack.enter_context(_throwaway_device(target))
         try:
             state = DeviceState.open(directory, create=False, power_cut_after=power_cut_after_writes)
@@ -230,18 +233,18 @@ def run(
             raise fail(f"cannot use device {directory}: {exc}") from None
         stack.callback(state.close)
         code = _boot_and_run(state, directory, app_bundle, kernel_bundle, gdb, timeout, until, sources,
-                             keep_running, not fast)
+                             keep_running, not fast, app)
     raise typer.Exit(code)
 
 
 def _boot_and_run(state: DeviceState, directory: Path, app_path: Path | None, kernel_path: Path | None,
                   gdb: int | None, timeout: float | None, until: str | None, sources: set[str],
-                  keep_running: bool, paced: bool) -> int:
+                  keep_running: bool, paced: bool, app: Bundle | None = None) -> int:
     from ..device.flash import FlashError, PowerCut
     from ..device.staging import StagingError
 
     try:
-        _stage(state, directory, app_path, kernel_path)
+        _stage(state, directory, app_path, kernel_path, app)
     except PowerCut as exc:
         err.print(f"power lost: {exc}")
         return EXIT_POWER_CUT
@@ -323,6 +326,7 @@ def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None
 def inspect_device(state: DeviceState) -> dict:
     """What `device inspect` shows, as data."""
     from ..common.bundle import BundleError
+    from ..common.sids import device_sid
     from ..device.boot_rom import BootError, BootRom
     from ..device.identity import read_identity
     from ..kernel.storage import KernelStorage

@@ -7,8 +7,6 @@ from pathlib import Path
 import typer
 
 from ..common import kernel_image
-from ..common.manifest_schema import KernelMeta
-from ..common.platform import Platform, PlatformError
 from . import params
 from .output import fail, out
 
@@ -22,15 +20,18 @@ def build(
     output: Path = params.option(..., "-o", "--output", type=params.OUTPUT_FILE, metavar="KERNEL.zip",
                                  help="Bundle to write."),
     version_number: int = params.option(kernel_image.VERSION_NUMBER, "--version-number",
-                                        type=params.manifest_integer(KernelMeta, "version_number", minimum=1),
+                                        type=params.manifest_integer("KernelMeta", "version_number",
+                                                                     minimum=1),
                                         help="The kernel's version number."),
     version_string: str = params.option(kernel_image.VERSION_STRING, "--version-string", type=params.TEXT,
                                         help="The kernel's version as people read it."),
     ratchet: int = params.option(kernel_image.SECURITY_RATCHET, "--ratchet",
-                                 type=params.manifest_integer(KernelMeta, "version_security_ratchet"),
+                                 type=params.manifest_integer("KernelMeta", "version_security_ratchet"),
                                  help="Security ratchet: devices refuse kernels below the highest seen."),
 ) -> None:
     """Pack the kernel package into a KernelManifest bundle signed with the platform's kernel key."""
+    from ..common.platform import Platform, PlatformError
+
     try:
         platform = Platform(platform_dir)
         bundle = kernel_image.build(platform, version_number=version_number,

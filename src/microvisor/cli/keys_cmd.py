@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ..common import keys
 from ..common.api_client import api_path
 from . import params
 from .credentials import client
@@ -21,6 +20,8 @@ app = typer.Typer(help="Signing keys (NIST P-256).", no_args_is_help=True)
 def generate(out_path: Path = params.argument(params.OUTPUT_FILE, metavar="OUT.pem",
                                               help="Private key file to write (owner-only).")) -> None:
     """Write a new P-256 key: OUT.pem (private, mode 0600) and OUT.pub.pem (public)."""
+    from ..common import keys  # cryptography loads in the commands that use it, not for --help
+
     if out_path.suffix != ".pem":
         raise fail(f"{out_path}: the key file name must end in .pem")
     key = keys.generate()
@@ -45,6 +46,8 @@ def register(
     as_json: bool = JSON,
 ) -> None:
     """Register a public key with the service: the account's bundles signed by it are accepted."""
+    from ..common import keys
+
     try:
         key = keys.load_public(public_path)
     except keys.KeyFileError as exc:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..device.bus import DeviceEvent
-from ..device.clock import NS_PER_S
+from . import params
+
+if TYPE_CHECKING:  # the device's modules load with the commands that run one, not for --help
+    from ..device.bus import DeviceEvent
 
 TRACE_SOURCES = ("gpio", "uart", "irq")
 EXIT_USAGE = 2
@@ -39,6 +41,11 @@ class Cli(typer.Typer):
     """The root command. Typer's own usage errors (an unknown option, a value its type refuses) are
     shown like every other error: one sentence on stderr, exit 2; no answer to a prompt, exit 1."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        """A Typer whose root group parses options with their ParamType alone (params.Group)."""
+        kwargs.setdefault("cls", params.Group)
+        super().__init__(**kwargs)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if "standalone_mode" in kwargs:
             return super().__call__(*args, **kwargs)
@@ -59,6 +66,8 @@ def print_json(value: Any) -> None:
 
 
 def stamp(time_ns: int) -> str:
+    from ..device.clock import NS_PER_S
+
     return f"[{time_ns / NS_PER_S:12.6f}]"
 
 

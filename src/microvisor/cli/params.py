@@ -6,11 +6,13 @@ import math
 import re
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 from urllib.parse import urlsplit
 
 import typer
+import typer.core
 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
@@ -57,6 +59,71 @@ class ParamType:
             raise typer.BadParameter(str(exc)) from None
 
 
+# How Typer applies these types. Typer 0.2x coerces every value, even one with a `parser`, through a
+# pydantic TypeAdapter that only calls the parser: a command's first option imported pydantic (~70 ms of
+# a `device run`). The root group (Cli's) gives each parameter a coercion that calls a ParamType
+# directly, on the value or on each item of a list, as that adapter does, and leaves any other value to
+# Typer's own coercion, built when one comes (a None is never coerced, by Typer's rule).
+try:
+    from typer._coercion import RuntimeParam, build_runtime_param
+except ImportError:  # a Typer that coerces without pydantic: nothing to bypass
+    RuntimeParam = None
+
+if RuntimeParam is not None:
+    @dataclass(frozen=True)
+    class _DirectCoercion(RuntimeParam):
+        """A ParamType parser called as Typer's adapter would call it; Typer's coercion for the rest."""
+
+        descriptor: Any
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            """The value as the option's ParamType reads it (each item of a list), else as Typer does."""
+            parser = self.parameter_info.parser
+            if isinstance(parser, ParamType):
+                origin = get_origin(self.annotation)
+                if origin is list:
+                    return [parser(item) for item in (value if isinstance(value, list | tuple) else [value])]
+                if origin is not tuple:
+                    return parser(value)
+            return build_runtime_param(self.descriptor)._coerce_value(value, param, ctx)
+
+
+def coerce_directly(command: Any) -> None:
+    """Give every parameter of command and of its subcommands, --help too, the direct coercion above."""
+    if RuntimeParam is None:
+        return
+    for param in command.params:
+        _coerce_directly(param)
+    make_help_option = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        """Typer's --help option, made on first use, coerced directly too (its value is None)."""
+        option = make_help_option(ctx)
+        if option is not None:
+            _coerce_directly(option)
+        return option
+
+    command.get_help_option = get_help_option
+    for child in (getattr(command, "commands", None) or {}).values():
+        coerce_directly(child)
+
+
+def _coerce_directly(param: Any) -> None:
+    """Give one Typer parameter the direct coercion, unless it has a coercion already."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is not None and getattr(param, "_runtime_param", False) is None:
+        param._runtime_param = _DirectCoercion(descriptor.parameter_info, descriptor.annotation, descriptor)
+
+
+class Group(typer.core.TyperGroup):
+    """A root group whose commands' parameters are coerced directly (coerce_directly)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The group as Typer makes it, then every parameter below it coerced directly."""
+        super().__init__(*args, **kwargs)
+        coerce_directly(self)
+
+
 def option(default: Any, *names: str, type: ParamType, help: str = "", metavar: str | None = None,
            **extra: Any) -> Any:
     """A Typer option whose value is checked by `type`, with the type's range in its help."""
@@ -92,16 +159,12 @@ class Integer(ParamType):
         return number
 
 
-def manifest_integer(message: Any, field: str, *, minimum: int = 0, maximum: int | None = None) -> Integer:
-    """The range of a manifest field (dotted path in a protobuf message class), from its wire type."""
-    from google.protobuf.descriptor import FieldDescriptor  # the message's own module has loaded it
+def manifest_integer(message: str, field: str, *, minimum: int = 0, maximum: int | None = None) -> Integer:
+    """The range of a manifest field (dotted path in a message of the bundle format's table), from its
+    wire type."""
+    from ..common.bundle_format import field_type  # the table alone: --help loads no protobuf
 
-    widest_of = {FieldDescriptor.TYPE_UINT32: UINT32_MAX, FieldDescriptor.TYPE_UINT64: UINT64_MAX}
-    descriptor = message.DESCRIPTOR
-    *parents, leaf = field.split(".")
-    for name in parents:
-        descriptor = descriptor.fields_by_name[name].message_type
-    widest = widest_of[descriptor.fields_by_name[leaf].type]
+    widest = {"uint32": UINT32_MAX, "uint64": UINT64_MAX}[field_type(message, field)]
     return Integer(minimum, widest if maximum is None else min(maximum, widest))
 
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ..common import keys
-from ..common.platform import Platform, PlatformError
 from . import params
 from .output import fail, out
 
@@ -23,6 +21,9 @@ def init(directory: Path = params.argument(params.NEW_FOLDER, metavar="DIR",
     The root key's hash goes into each device's OTP; the kernel key signs kernels, the app key
     co-signs applications, the CA certifies device identities.
     """
+    from ..common import keys
+    from ..common.platform import Platform, PlatformError
+
     try:
         platform = Platform.init(directory)
     except (PlatformError, OSError) as exc:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-import socket
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 if TYPE_CHECKING:
+    import socket
+
     from ..cloud.service import Service, Startup
 
 from ..cloud.fetch_budget import DEFAULT_RATE
-from ..common.bundle import MAX_UPLOAD
+from ..common.bundle_format import MAX_UPLOAD
 from . import params
 from .output import fail, out
 
@@ -25,6 +25,8 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    import socket  # loaded by the server alone, not for every command
+
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
@@ -109,6 +111,8 @@ def server(
 
 def _serve(service: Service, startup: Startup, sock: socket.socket, data: Path, log_level: str) -> None:
     """Print the welcome and serve the REST API until Ctrl-C."""
+    import threading
+
     import uvicorn  # the server's own dependencies load only for this command
 
     from ..cloud.app import create_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..common.bundle import MAX_UPLOAD
+from ..common.bundle_format import MAX_UPLOAD
 from .errors import response
 
 DEFAULT_MAX_BODY = MAX_UPLOAD

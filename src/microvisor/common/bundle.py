@@ -13,18 +13,15 @@ from google.protobuf.message import DecodeError
 
 from . import keys
 from .archive import ArchiveError, ZipLimits, read_zip
+from .bundle_format import APP_FLASH_REGION_SIZE, MAX_BUNDLE_FILE
 from .manifest_schema import AppBody, KernelBody, NewKeys, NewKeysBody, OpaqueManifest
 
 MANIFEST_ENTRY = "manifest"
 MANIFEST_SIGNING_PREFIX = b"twlo-mv-manifest-v1\0"
 # Domain separation for key-delegation records (NewKeys): this project's choice, not published.
 NEW_KEYS_SIGNING_PREFIX = b"twlo-mv-newkeys-v1\0"
-APP_FLASH_REGION_SIZE = 0x100000  # the application's internal flash, as the official tool targets it
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-# What a bundle may hold: layers for at most the 1 MiB of application flash (or a kernel), a manifest
-# and a few small records; anything beyond is refused before it is inflated.
-MAX_BUNDLE_FILE = 8 * 1024 * 1024  # bytes of ZIP
-MAX_UPLOAD = MAX_BUNDLE_FILE + 64 * 1024  # a bundle and the multipart form around it (the service's default)
+# Within MAX_BUNDLE_FILE (bundle_format), the entries a bundle may hold, checked before any is inflated.
 BUNDLE_LIMITS = ZipLimits(max_entries=256, max_entry_size=2 * 1024 * 1024, max_total_size=4 * 1024 * 1024)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import keys
-from .bundle import Bundle, delegate, sha256_hex
-from .manifest_schema import DEVICE_TYPE_IMP201F, KERNEL_LAYER_KERNEL, KernelBody, OpaqueManifest
-from .platform import Platform
+if TYPE_CHECKING:  # cryptography and protobuf load when a kernel is built, not with the constants below
+    from .bundle import Bundle
+    from .platform import Platform
 
 KERNEL_SOURCE = Path(__file__).resolve().parents[1] / "kernel"
 VERSION_NUMBER = 1
@@ -40,6 +40,10 @@ def build(platform: Platform, *, version_number: int = VERSION_NUMBER,
           version_string: str = VERSION_STRING, ratchet: int = SECURITY_RATCHET,
           source: Path = KERNEL_SOURCE) -> Bundle:
     """The signed kernel bundle: manifest (by the kernel-signing key), layer, root-signed delegations."""
+    from . import keys
+    from .bundle import Bundle, delegate, sha256_hex
+    from .manifest_schema import DEVICE_TYPE_IMP201F, KERNEL_LAYER_KERNEL, KernelBody, OpaqueManifest
+
     layer = pack_source(source)
     body = KernelBody()
     reference = body.layers.add(target=KERNEL_LAYER_KERNEL)

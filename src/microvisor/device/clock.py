@@ -1,8 +1,8 @@
-"""The virtual clock: made of the instructions the core executes, jumping ahead while the CPU sleeps.
+"""The virtual clock: made of the code the core executes, jumping ahead while the CPU sleeps.
 
-The cost model (ARCHITECTURE.md): the 160 MHz core retires one instruction per cycle, so an instruction
-is 6.25 ns of virtual time. Time never depends on the host: the same application with the same input
-sees the same timestamps on any host under any load.
+The cost model (ARCHITECTURE.md): a 16-bit instruction is one cycle of the 160 MHz core, a 32-bit
+instruction two (6.25 ns a cycle). Time never depends on the host: the same application with the same
+input sees the same timestamps on any host under any load.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ from collections.abc import Callable
 from .memory_map import CORE_HZ
 
 NS_PER_S = 1_000_000_000
-CYCLES_PER_INSTRUCTION = 1  # the cost model: see ARCHITECTURE.md
-# Virtual nanoseconds per instruction as a fraction: NS_PER_S * CPI / CORE_HZ (6.25 ns at 160 MHz).
-NS_PER_INSTRUCTION_NUM = NS_PER_S * CYCLES_PER_INSTRUCTION
-NS_PER_INSTRUCTION_DEN = CORE_HZ
 
 
 class Timer:
@@ -39,16 +35,16 @@ class Timer:
 class VirtualClock:
     """Virtual nanoseconds since power-on, plus a queue of timed callbacks.
 
-    Time is `instructions()` (a counter of instructions executed, CYCLES_PER_INSTRUCTION cycles each at
-    CORE_HZ) plus the time skipped by `advance_to` (a sleeping CPU skipping to its next event, or
-    waiting for outside input). Without a counter (a CPU-less device) only the skips move it.
+    Time is `cycles()` (a counter of the core's cycles at CORE_HZ) plus the time skipped by
+    `advance_to` (a sleeping CPU skipping to its next event, or waiting for outside input). Without a
+    counter (a CPU-less device) only the skips move it.
     Callbacks run on the emulation thread, from `run_due`; `schedule` may be called from any thread.
     A passive timer (`wakes=False`, a run's time limit) ends a slice when due but is no reason for a
     sleeping CPU to skip ahead to it.
     """
 
-    def __init__(self, instructions: Callable[[], int] | None = None):
-        self._instructions = instructions or (lambda: 0)
+    def __init__(self, cycles: Callable[[], int] | None = None):
+        self._cycles = cycles or (lambda: 0)
         self._skipped_ns = 0
         self._queue: list[tuple[int, int, Timer]] = []
         self._seq = itertools.count()
@@ -57,7 +53,12 @@ class VirtualClock:
 
     # --- time -------------------------------------------------------------------------------
     def now_ns(self) -> int:
-        return self._skipped_ns + self._instructions() * NS_PER_INSTRUCTION_NUM // NS_PER_INSTRUCTION_DEN
+        return self._skipped_ns + self._cycles() * NS_PER_S // CORE_HZ
+
+    @property
+    def skipped_ns(self) -> int:
+        """Virtual time that passed without cycles (sleeps, system calls)."""
+        return self._skipped_ns
 
     def now_us(self) -> int:
         return self.now_ns() // 1000
@@ -66,9 +67,9 @@ class VirtualClock:
         """Core clock cycles elapsed (160 MHz)."""
         return self.now_ns() * CORE_HZ // NS_PER_S
 
-    def instructions_until(self, at_ns: int) -> int:
-        """The instruction count at which virtual time reaches `at_ns` (rounded up)."""
-        return -(-(at_ns - self._skipped_ns) * NS_PER_INSTRUCTION_DEN // NS_PER_INSTRUCTION_NUM)
+    def cycles_until(self, at_ns: int) -> int:
+        """The cycle count at which virtual time reaches `at_ns` (rounded up)."""
+        return -(-(at_ns - self._skipped_ns) * CORE_HZ // NS_PER_S)
 
     def advance_to(self, at_ns: int) -> None:
         """Jump virtual time forward to `at_ns` (never backwards)."""

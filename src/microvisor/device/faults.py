@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
-
-from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, CS_MODE_V8, Cs
+from typing import Any
 
 from .nvic import exception_name
 from .scs import CFSR_NAMES
 
-_DISASSEMBLER = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS | CS_MODE_V8)
+
+@functools.cache
+def _disassembler() -> Any:
+    """The Thumb (v8-M) disassembler, made when a fault is first described, not at import."""
+    from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, CS_MODE_V8, Cs
+
+    return Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS | CS_MODE_V8)
 
 
 class Fault(Exception):
@@ -28,7 +34,7 @@ class Fault(Exception):
 
 def disassemble(code: bytes, address: int) -> str:
     """The first instruction of `code` as text, or a note when it cannot be decoded."""
-    for insn in _DISASSEMBLER.disasm(code, address):
+    for insn in _disassembler().disasm(code, address):
         return f"{insn.mnemonic} {insn.op_str}".strip()
     return "<undecodable: " + code[:4].hex() + ">"
 

@@ -7,9 +7,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from .memory_map import APP_FLASH, SRAM
 
 
@@ -32,6 +29,9 @@ class FirmwareImage:
 
 
 def _flatten_elf(path: Path, raw: bytes) -> bytes:
+    from elftools.common.exceptions import ELFError  # the ELF reader loads for an ELF file only
+    from elftools.elf.elffile import ELFFile
+
     try:
         elf = ELFFile(io.BytesIO(raw))
         if elf["e_machine"] != "EM_ARM" or elf.elfclass != 32 or not elf.little_endian:

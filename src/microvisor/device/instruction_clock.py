@@ -1,77 +1,49 @@
-"""The instruction counter virtual time is made of (native/instruction_clock.c), attached to a Unicorn.
+"""The cycle counter virtual time is made of (native/instruction_clock.c), attached to a Unicorn.
 
-The C block hook counts the instructions the core executes and stops the emulation at a block
-boundary once the count reaches `deadline`, or when `request_stop` was called (from any thread). The
-library is built once per source into the user's cache folder (common/native.py).
+The C block hook counts the core's cycles (a halfword of code executed is a cycle) and stops the
+emulation at a block boundary once the count reaches `deadline`, or when `request_stop` was called
+(from any thread). It can also run one periodic event itself (`hand_over`): SysTick's wrap.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
-from pathlib import Path
+import math
 
 from unicorn import UC_HOOK_BLOCK, Uc
-from unicorn.unicorn_py3 import unicorn as _binding
 
-from ..common import native
+from . import native_library
+from .memory_map import CORE_HZ
 
-SOURCE = Path(__file__).resolve().parent / "native" / "instruction_clock.c"
-_SLOTS = 1 << 14
+NS_PER_S = 1_000_000_000
+_RATIO = math.gcd(NS_PER_S, CORE_HZ)
+
 NEVER = (1 << 64) - 1
 
 
-class InstructionClockError(Exception):
-    """The counter cannot be built or attached; the message says why."""
-
-
 class _Counter(ctypes.Structure):
-    _fields_ = [("instructions", ctypes.c_uint64), ("deadline", ctypes.c_uint64),
-                ("stop", ctypes.c_int32), ("stopped", ctypes.c_int32),
-                ("emu_stop", ctypes.c_void_p), ("mem_read", ctypes.c_void_p),
-                ("addresses", ctypes.c_uint32 * _SLOTS), ("entries", ctypes.c_uint32 * _SLOTS)]
+    _fields_ = [("cycles", ctypes.c_uint64), ("deadline", ctypes.c_uint64),
+                ("stop", ctypes.c_int32), ("stopped", ctypes.c_int32), ("emu_stop", ctypes.c_void_p),
+                ("event_at", ctypes.c_uint64), ("event_ns", ctypes.c_int64), ("step_ns", ctypes.c_int64),
+                ("skipped_ns", ctypes.c_int64), ("ns_per_cycle_num", ctypes.c_int64),
+                ("ns_per_cycle_den", ctypes.c_int64), ("events", ctypes.c_uint64),
+                ("action", ctypes.c_void_p), ("action_arg", ctypes.c_void_p)]
 
 
-_library: ctypes.CDLL | None = None
-
-
-def _cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "microvisor" / "native"
-
-
-def _load() -> ctypes.CDLL:
-    global _library
-    if _library is None:
-        try:
-            _library = ctypes.CDLL(str(native.build(SOURCE, _cache_folder())))
-        except (native.NativeBuildError, OSError) as exc:
-            raise InstructionClockError(f"the device's instruction counter: {exc}") from None
-        _library.mv_clock_forget_code.argtypes = [ctypes.POINTER(_Counter)]
-    return _library
-
-
-class InstructionCounter:
-    """Instructions executed by one Unicorn instance, and the stop it makes at a deadline."""
+class CycleCounter:
+    """Cycles executed by one Unicorn instance, and the stop it makes at a deadline."""
 
     def __init__(self, uc: Uc):
-        library = _load()
-        self._counter = _Counter(deadline=NEVER)
-        self._counter.emu_stop = ctypes.cast(_binding.uclib.uc_emu_stop, ctypes.c_void_p).value
-        self._counter.mem_read = ctypes.cast(_binding.uclib.uc_mem_read, ctypes.c_void_p).value
-        handle = _binding.uc_hook_h()
-        status = _binding.uclib.uc_hook_add(
-            uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK,
-            ctypes.cast(library.mv_clock_block, ctypes.c_void_p),
-            ctypes.cast(ctypes.pointer(self._counter), ctypes.c_void_p), 1, 0)
-        if status != 0:
-            raise InstructionClockError(f"cannot hook the instruction counter into Unicorn (error {status})")
+        library = native_library.load("instruction_clock")
+        self._counter = _Counter(deadline=NEVER, emu_stop=native_library.unicorn_function("uc_emu_stop"),
+                                 event_at=NEVER, ns_per_cycle_num=NS_PER_S // _RATIO,
+                                 ns_per_cycle_den=CORE_HZ // _RATIO)
+        native_library.hook(uc, UC_HOOK_BLOCK, library.mv_clock_block, self._counter)
         self._uc = uc  # the hook holds a pointer into this object: keep both alive together
-        self._library = library
 
     @property
-    def instructions(self) -> int:
-        return self._counter.instructions
+    def cycles(self) -> int:
+        return self._counter.cycles
 
     @property
     def deadline(self) -> int:
@@ -94,6 +66,31 @@ class InstructionCounter:
         self._counter.stopped = 0
         return stopped
 
-    def forget_code(self) -> None:
-        """Application code changed: drop the cached instruction counts of its blocks."""
-        self._library.mv_clock_forget_code(ctypes.byref(self._counter))
+    @property
+    def stop_flag(self) -> int:
+        """The address of the stop flag, for native code that asks for a stop."""
+        return ctypes.addressof(self._counter) + _Counter.stop.offset
+
+    # --- the periodic event the hook runs itself ----------------------------------------------
+    def hand_over(self, at_ns: int, step_ns: int, skipped_ns: int, action: int, action_arg: int) -> None:
+        """Run an event at virtual time `at_ns` and every `step_ns` after it, in the hook: the C
+        function at `action` (called with `action_arg` and the address of the block about to run)
+        does its work; `skipped_ns` ties cycles to virtual time for the run (clock.py)."""
+        counter = self._counter
+        counter.event_ns, counter.step_ns, counter.skipped_ns = at_ns, step_ns, skipped_ns
+        counter.action, counter.action_arg, counter.events = action, action_arg, 0
+        counter.event_at = max(0, -(-(at_ns - skipped_ns) * CORE_HZ // NS_PER_S))
+
+    @property
+    def handed_over(self) -> bool:
+        return self._counter.event_at != NEVER
+
+    def take_events(self) -> tuple[int, int]:
+        """(events run since the last call, the virtual time of the next one)."""
+        count, self._counter.events = self._counter.events, 0
+        return count, self._counter.event_ns
+
+    def take_back(self) -> tuple[int, int]:
+        """Stop running the event; (events run since the last look, the virtual time of the next)."""
+        self._counter.event_at = NEVER
+        return self.take_events()

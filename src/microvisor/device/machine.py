@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, CS_MODE_V8, Cs
 from unicorn import (
     UC_HOOK_CODE,
-    UC_HOOK_INTR,
     UC_HOOK_MEM_INVALID,
     UC_HOOK_MEM_READ,
     UC_HOOK_MEM_WRITE,
@@ -67,7 +66,7 @@ from .scs import (
     UNDEFINSTR,
     Scs,
 )
-from .instruction_clock import NEVER, InstructionCounter
+from .instruction_clock import NEVER, CycleCounter
 from .state import DeviceState
 
 # Unicorn's (QEMU's) exception numbers as UC_HOOK_INTR reports them.
@@ -113,8 +112,8 @@ class Device:
     def __init__(self, state: DeviceState, paced: bool = False):
         self.state = state
         self.cpu = Cpu()
-        self.counter = InstructionCounter(self.cpu.uc)
-        self.clock = VirtualClock(lambda: self.counter.instructions)
+        self.counter = CycleCounter(self.cpu.uc)
+        self.clock = VirtualClock(lambda: self.counter.cycles)
         self.clock.on_change = self._on_schedule
         self.events = EventBus(self.clock)
         self.paced = paced  # virtual time never runs ahead of wall time (else it runs flat out)
@@ -125,7 +124,7 @@ class Device:
         self.nvic = Nvic()
         self.scs = Scs(self, self.nvic, on_change=self._poke, on_reset_request=self._on_sysresetreq,
                        on_ccr_change=self._on_ccr_change)
-        self.exceptions = ExceptionEngine(self.cpu, self.nvic, self.scs)
+        self.exceptions = ExceptionEngine(self.cpu, self.nvic, self.scs, self.counter.stop_flag)
         self.syscalls = SyscallTable()
         self.peripherals: list[Peripheral] = [self.scs] + build_peripherals(self, state.backup)
         self.crash: CrashRecord | None = None
@@ -189,7 +188,6 @@ class Device:
     def _refresh_flash(self) -> None:
         """Copy the application half of internal flash into the CPU's view of 0x08000000."""
         self.cpu.uc.mem_write(APP_FLASH.start, bytes(self.state.app_flash_view()))
-        self.counter.forget_code()
         self._scan_cache: dict[str, list] | None = None
         self._install_sync_hooks()
 
@@ -228,30 +226,8 @@ class Device:
     # --- hooks --------------------------------------------------------------------------------
     def _install_hooks(self) -> None:
         uc = self.cpu.uc
-        uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_MEM_INVALID, self._on_bad_access)
         uc.ctl_exits_enabled(True)
-
-    def _on_intr(self, uc, intno: int, user) -> None:
-        if intno == EXCP_EXCEPTION_EXIT and self.debugger is None and not self.trace_irq:
-            self._return_in_place()
-            return
-        self._slice_event = ("intr", intno)
-        uc.emu_stop()
-
-    def _return_in_place(self) -> None:
-        """An exception return, done without leaving the emulation (half of what an interrupt costs):
-        the restored PC takes effect as the hook returns. A return that faults, or that leaves an
-        exception pending (tail-chaining), ends the slice at the next block to be dealt with."""
-        try:
-            self.exceptions.exit(self.cpu.reg("pc"))
-        except Fault as fault:
-            self._slice_event = ("fault", fault)
-            self.cpu.uc.emu_stop()
-            return
-        if True in self.nvic.pending:
-            self._recheck = True
-            self.counter.request_stop()
 
     def _on_bad_access(self, uc, access: int, address: int, size: int, value: int, user) -> bool:
         self._slice_event = ("access", access, address)
@@ -267,10 +243,13 @@ class Device:
             self.counter.request_stop()
 
     def _on_schedule(self) -> None:
-        """A timer was scheduled (perhaps by an access in the running slice): stop for it in time."""
+        """A timer was scheduled (perhaps by an access in the running slice): stop for it in time.
+        Between slices there is nothing to do: the next slice's deadline takes every timer in."""
+        if not self._in_slice:
+            return
         deadline = self.clock.next_deadline_ns()
         if deadline is not None:
-            self.counter.deadline = min(self.counter.deadline, self.clock.instructions_until(deadline))
+            self.counter.deadline = min(self.counter.deadline, self.clock.cycles_until(deadline))
 
     def _update_exits(self) -> None:
         self.cpu.uc.ctl_set_exits(self.syscalls.addresses + sorted(self.breakpoints))
@@ -403,7 +382,7 @@ class Device:
                 break
             self._sleeping = False
             try:
-                self.exceptions.enter(number, self.cpu.reg("pc"))
+                self.exceptions.enter(number)
             except Fault as fault:
                 self._crash(fault, escalated=True)
                 return
@@ -458,12 +437,18 @@ class Device:
         cpu = self.cpu
         pc = cpu.reg("pc")
         self._slice_event = None
+        self._in_slice = True  # before the deadline is taken: a timer scheduled from now on moves it
+        # Interrupts are taken and returned inside the emulation unless someone watches each one.
+        in_place = self.debugger is None and not self.trace_irq and count == 0
+        self.exceptions.return_in_place = in_place
+        systick = self.scs.systick
+        if in_place:
+            systick.hand_over(self.counter, *self.exceptions.systick_action())
         deadline = self.clock.next_deadline_ns()
         if self.paced:
             pace = self.clock.now_ns() + PACE_SLICE_NS
             deadline = pace if deadline is None else min(deadline, pace)
-        self.counter.deadline = NEVER if deadline is None else self.clock.instructions_until(deadline)
-        self._in_slice = True
+        self.counter.deadline = NEVER if deadline is None else self.clock.cycles_until(deadline)
         error: UcError | None = None
         try:
             cpu.uc.emu_start(pc | 1, 0, count=count)
@@ -471,6 +456,7 @@ class Device:
             error = exc
         finally:
             self._in_slice = False
+            systick.take_back()
         self._stopped_by_counter = self.counter.took_stop()
         self._after_slice(error, count)
 
@@ -478,10 +464,13 @@ class Device:
         cpu = self.cpu
         event = self._slice_event
         pc = cpu.reg("pc")
-        if event is not None and event[0] == "intr":
-            self._on_exception_event(event[1], pc)
-        elif event is not None and event[0] == "fault":
-            self._fault(event[1])
+        exception = self.exceptions.take_event()
+        if exception is not None:
+            intno, failed_return = exception
+            if failed_return is not None:  # a return from an exception taken in the emulation
+                self._fault(failed_return)
+            else:
+                self._on_exception_event(intno, pc)
         elif event is not None and event[0] == "access":
             self._fault(self._classify_access(event[1], event[2], pc))
         elif event is not None and event[0] == "div0":

@@ -37,18 +37,22 @@ class Nvic:
     """
 
     def __init__(self) -> None:
+        # Byte arrays, 0 or 1 per exception, shared with the native exception code (exceptions.py),
+        # which keeps pointers to them: they are cleared in place, never replaced or resized.
+        self.enabled = bytearray(EXCEPTION_COUNT)
+        self.pending = bytearray(EXCEPTION_COUNT)
+        self.active = bytearray(EXCEPTION_COUNT)
+        self.lines = bytearray(EXCEPTION_COUNT)  # asserted external interrupt lines (level)
+        self.order = bytearray(EXCEPTION_COUNT + 1)  # active exceptions, innermost last, then zeros
         self.reset()
 
     def reset(self) -> None:
-        self.enabled = [False] * EXCEPTION_COUNT
-        self.pending = [False] * EXCEPTION_COUNT
-        self.active = [False] * EXCEPTION_COUNT
+        for flags in (self.enabled, self.pending, self.active, self.lines, self.order):
+            flags[:] = bytes(len(flags))
         self.priority = [0] * EXCEPTION_COUNT
-        self.lines = [False] * EXCEPTION_COUNT  # asserted external interrupt lines (level)
         self.prigroup = 0
         for n in (NMI, HARDFAULT, SVCALL, PENDSV, SYSTICK, DEBUGMON):
             self.enabled[n] = True
-        self.active_order: list[int] = []  # stack of active exceptions, innermost last
 
     # --- priorities ---------------------------------------------------------------------------
     def raw_priority(self, number: int) -> int:
@@ -76,7 +80,7 @@ class Nvic:
     def execution_priority(self, primask: int, basepri: int, faultmask: int) -> int:
         """The current execution priority: the lowest of active exceptions and the masks."""
         prio = THREAD_PRIORITY
-        for number in self.active_order:
+        for number in self.order[:self.nested]:
             prio = min(prio, self.group_priority(number))
         if basepri & PRIORITY_MASK:
             prio = min(prio, self._group(basepri & PRIORITY_MASK))
@@ -103,10 +107,9 @@ class Nvic:
     def highest_pending(self) -> int | None:
         """The pending, enabled exception that would be taken first, or None."""
         pending, best, best_prio, number = self.pending, None, None, 0
-        while True:  # list.index finds the next pending one at C speed: usually there are few
-            try:
-                number = pending.index(True, number + 1)
-            except ValueError:
+        while True:  # find() finds the next pending one at C speed: usually there are few
+            number = pending.find(1, number + 1)
+            if number < 0:
                 return best
             if self.enabled[number]:
                 prio = self.group_priority(number)
@@ -130,22 +133,17 @@ class Nvic:
     def can_preempt(self, number: int, primask: int, basepri: int, faultmask: int) -> bool:
         return self.group_priority(number) < self.execution_priority(primask, basepri, faultmask)
 
-    # --- activation ---------------------------------------------------------------------------
-    def activate(self, number: int) -> None:
-        self.pending[number] = False
-        self.active[number] = True
-        self.active_order.append(number)
-
-    def deactivate(self, number: int) -> None:
-        self.active[number] = False
-        if number in self.active_order:
-            self.active_order.remove(number)
-        if number >= IRQ0 and self.lines[number]:
-            self.pending[number] = True  # a level interrupt still asserted pends again
-
+    # --- activation (exceptions are activated and deactivated by the native exception code) ---
     @property
     def nested(self) -> int:
-        return len(self.active_order)
+        """How many exceptions are active."""
+        return self.order.index(0)
+
+    @property
+    def current(self) -> int:
+        """The innermost active exception (0: none)."""
+        nested = self.nested
+        return self.order[nested - 1] if nested else 0
 
     def vect_pending(self) -> int:
         number = self.highest_pending()

@@ -115,7 +115,7 @@ class Scs(Peripheral):
             value = (old & ~mask) | ((value << shift) & mask)
         self._write_word(aligned, value & 0xFFFF_FFFF)
 
-    def _bits(self, flags: list[bool], word: int) -> int:
+    def _bits(self, flags: bytearray, word: int) -> int:
         base = IRQ0 + word * 32
         value = 0
         for bit in range(32):
@@ -195,8 +195,7 @@ class Scs(Peripheral):
         value |= (nvic.vect_pending() & 0x1FF) << 12
         if nvic.nested <= 1:
             value |= 1 << 11  # RETTOBASE
-        if nvic.active_order:
-            value |= nvic.active_order[-1] & 0x1FF
+        value |= nvic.current & 0x1FF
         return value
 
     def _shcsr(self) -> int:
@@ -234,6 +233,7 @@ class Scs(Peripheral):
             self._write_icsr(value)
         elif offset == 0xD08:
             self.vtor = value & 0xFFFF_FF80
+            self._on_change()  # the cycle counter takes SysTick through the new table from the next block
         elif offset == 0xD0C:
             if value >> 16 == VECTKEY:
                 nvic.prigroup = (value >> 8) & 7

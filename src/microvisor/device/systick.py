@@ -1,10 +1,16 @@
-"""SysTick: the core's 24-bit down-counter, clocked from the virtual clock, pending SysTick at zero."""
+"""SysTick: the core's 24-bit down-counter, clocked from the virtual clock, pending SysTick at zero.
+
+While the core runs, its periodic wrap can be handed over to the cycle counter (`hand_over`), which
+pends and takes the interrupt itself without stopping the emulation; `take_back` (and any access to
+the registers) brings the wraps it ran back into this model.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from .clock import NS_PER_S, Timer, VirtualClock
+from .instruction_clock import CycleCounter
 from .memory_map import CORE_HZ
 
 ENABLE, TICKINT, CLKSOURCE, COUNTFLAG = 1 << 0, 1 << 1, 1 << 2, 1 << 16
@@ -21,10 +27,12 @@ class SysTick:
         self._clock = clock
         self._pend = pend
         self._timer: Timer | None = None
+        self._counter: CycleCounter | None = None  # running the wraps while the core runs
         self.reset()
 
     def reset(self) -> None:
-        if getattr(self, "_timer", None):
+        self.take_back()
+        if self._timer:
             self._timer.cancel()
         self._timer = None
         self.csr = CLKSOURCE  # reset value on Cortex-M33 with the processor clock implemented
@@ -80,8 +88,40 @@ class SysTick:
         else:
             self._timer = None
 
+    # --- the wraps run by the cycle counter -----------------------------------------------------
+    def hand_over(self, counter: CycleCounter, action: int, action_arg: int) -> None:
+        """Let `counter` run the wraps while the core runs, the C function at `action` pending and
+        taking the interrupt (when the interrupt is enabled and the counter reloads)."""
+        if self._timer is None or self._counter is not None or not (self.csr & TICKINT and self.rvr):
+            return
+        counter.hand_over(self._timer.at_ns, self._ns_for_ticks(self.rvr + 1), self._clock.skipped_ns,
+                          action, action_arg)
+        self._timer.cancel()
+        self._timer = None
+        self._counter = counter
+
+    def take_back(self) -> None:
+        """The wraps are this model's again: those the counter ran are counted in, the next is timed."""
+        if self._counter is None:
+            return
+        events, next_ns = self._counter.take_back()
+        self._counted(events, next_ns)
+        self._counter = None
+        self._timer = self._clock.schedule(next_ns, self._wrap)
+
+    def _catch_up(self) -> None:
+        """Count in the wraps the counter ran so far (it keeps running them)."""
+        if self._counter is not None:
+            self._counted(*self._counter.take_events())
+
+    def _counted(self, events: int, next_ns: int) -> None:
+        if events:
+            self._start_ns, self._cvr_at_start = next_ns - self._ns_for_ticks(self.rvr + 1), 0
+            self.csr |= COUNTFLAG
+
     # --- registers ----------------------------------------------------------------------------
     def read(self, offset: int) -> int:
+        self._catch_up()
         if offset == 0x0:
             value = self.csr
             self.csr &= ~COUNTFLAG  # COUNTFLAG clears on read
@@ -95,6 +135,7 @@ class SysTick:
         return 0
 
     def write(self, offset: int, value: int) -> None:
+        self.take_back()
         if offset == 0x0:
             current = self.cvr
             self.csr = (self.csr & COUNTFLAG) | (value & (ENABLE | TICKINT | CLKSOURCE))

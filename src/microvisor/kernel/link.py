@@ -28,9 +28,9 @@ from ..common import link as wire
 from ..common.mv_abi import MvNetworkReason, MvWakeReason
 from ..device.bus import DeviceEvent
 from ..device.identity import read_identity
-from .link_client import LinkClient, tls_context
 
 if TYPE_CHECKING:
+    from .link_client import LinkClient
     from .microvisor import Microvisor
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class Link:
         identity = read_identity(self.kernel.device.state)
         if identity is None or not identity.broker:
             return
+        from .link_client import LinkClient, tls_context  # MQTT and TLS load only on a device with a broker
+
         try:
             host, port = wire.parse_address(identity.broker)
             context = tls_context(identity.ca_pem, identity.certificate_pem, identity.key_pem)
