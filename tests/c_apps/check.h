@@ -1,5 +1,6 @@
 /*
- * check.h - PASS/FAIL lines for the C test applications, and the addresses they misuse.
+ * check.h - checks (the examples' checks.h), a status check and the DONE line for the C test
+ * applications, and the addresses they misuse.
  */
 #ifndef TEST_APPS_CHECK_H
 #define TEST_APPS_CHECK_H
@@ -7,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "checks.h"
 #include "log.h"
 #include "mv_syscalls.h"
 
@@ -18,9 +20,6 @@
 #define PERIPHERALS  0x40000000u
 
 #define PTR(address) ((void *)(uintptr_t)(address))
-
-/* Log "PASS name", or "FAIL name detail" with the detail formatted from fmt. */
-void check(bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* A check that a call returned the status expected. */
 void expect(const char *name, enum MvStatus got, enum MvStatus want);

@@ -10,10 +10,10 @@
  * (mvRestart); after it, mvGetWakeReason must report a restart, which is the "mvRestart" check,
  * and the run ends with "syscalls: DONE pass=<n> fail=<m>".
  */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "checks.h"
 #include "log.h"
 #include "mv_syscalls.h"
 #include "stm32u585_regs.h"
@@ -29,7 +29,6 @@
 #define FAST_IRQn         54u            /* TIM8_CC */
 #define FLASH_ADDR        0x1000u        /* where the external flash check writes */
 
-static uint32_t s_pass, s_fail;
 static uint8_t s_long_message[TOO_LONG_LOG_LEN];
 static volatile struct MvNotification s_notifications[4] __attribute__((aligned(8)));
 static volatile uint32_t s_notify_irqs;
@@ -56,23 +55,6 @@ static const char *status_name(enum MvStatus s)
     case MV_STATUS_ADDRESSOUTOFRANGE: return "ADDRESSOUTOFRANGE";
     default: return "status";
     }
-}
-
-/* Log the verdict of one check; detail is only formatted on failure. */
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        s_pass++;
-        log_printf("PASS %s", name);
-        return;
-    }
-    s_fail++;
-    char detail[120];
-    va_list ap;
-    va_start(ap, fmt);
-    log_vformat(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    log_printf("FAIL %s %s", name, detail);
 }
 
 /* A check that a call returned an expected status. */
@@ -310,8 +292,8 @@ int main(void)
     log_printf("syscalls: wake reason %u", (unsigned)reason);
 
     if (st_wake == MV_STATUS_OKAY && reason == MV_WAKEREASON_COLDBOOT) {
-        log_printf("syscalls: restarting (pass=%u fail=%u so far)", (unsigned)s_pass,
-                   (unsigned)s_fail);
+        log_printf("syscalls: restarting (pass=%u fail=%u so far)", (unsigned)checks_passed(),
+                   (unsigned)checks_failed());
         enum MvStatus st = mvRestart(MV_RESTARTMODE_AUTOAPPLYUPDATE);
         /* Only reached if the restart did not happen. */
         check(false, "mvRestart", "returned status %u (%s)", (unsigned)st, status_name(st));
@@ -320,7 +302,7 @@ int main(void)
               "wake reason after restart %u", (unsigned)reason);
     }
 
-    log_printf("syscalls: DONE pass=%u fail=%u", (unsigned)s_pass, (unsigned)s_fail);
+    log_printf("syscalls: DONE pass=%u fail=%u", (unsigned)checks_passed(), (unsigned)checks_failed());
     for (;;) {
         __WFI();
     }
