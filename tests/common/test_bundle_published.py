@@ -85,8 +85,9 @@ def test_unsigned_manifest_is_the_published_one(files):
     assert raw == unsigned_manifest(bytes.fromhex(PUBLISHED["unsigned"]))
 
 
-def test_debug_key_sets_the_key_alone(files):
-    raw, result = bundle(files, "--unsigned", "--debug-auth-key", str(files["debug"]))
+@pytest.mark.parametrize("option", ["--debug-key", "--debug-auth-key"])
+def test_debug_key_sets_the_key_alone(files, option):
+    raw, result = bundle(files, "--unsigned", option, str(files["debug"]))
     assert result.body.hex() == PUBLISHED["debug"]
     assert not result.app_body().debug.debuggable
     assert raw[:3] == b"\x12\x97\x01" and raw[3:] == bytes.fromhex(PUBLISHED["debug"])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
-from tests.conftest import run_cli
+from tests.conftest import CLI, run_cli
 
 STAMPED = re.compile(r"^\[\s*(\d+\.\d{6})\] (.*)$")
 
@@ -128,3 +129,15 @@ def test_device_folder_keeps_its_identity_and_application(examples, tmp_path):
 def test_unknown_trace_source_is_refused(examples):
     result = run_cli("device", "run", str(examples / "blinky" / "blinky.elf"), "--trace", "usb")
     assert result.returncode == 2 and "'--trace': unknown 'usb'" in result.stderr
+
+
+def test_without_a_c_compiler_the_device_says_so_in_one_sentence(examples, tmp_path):
+    # The CPU's cycle counter and exception code are C, built on first use into the user's cache:
+    # with an empty cache and no compiler, `device run` says what to install instead of a traceback.
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "CC": str(tmp_path / "no-cc")}
+    result = subprocess.run([str(CLI), "device", "run", str(examples / "blinky" / "blinky.elf"), "--fast",
+                             "--timeout", "1"], capture_output=True, text=True, timeout=120, env=env,
+                            check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "install gcc" in error[0], result.stderr

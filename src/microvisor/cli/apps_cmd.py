@@ -15,6 +15,7 @@ from .output import fail, out, print_json
 if TYPE_CHECKING:  # keys and bundles (cryptography, protobuf) load in the commands, not for --help
     from ..common import keys
     from ..common.bundle import Bundle
+    from ..common.manifest_schema import AppBody
 
 app = typer.Typer(help="Application bundles.", no_args_is_help=True)
 LAYER_PAGE = 8192  # bytes of a flash page: layers never share one
@@ -46,8 +47,9 @@ def bundle(
     signing_key: Path | None = params.option(None, "--signing-key", type=params.INPUT_FILE, metavar="KEY.pem",
                                              help="PEM private key that signs."),
     unsigned: bool = typer.Option(False, "--unsigned", help="Leave the manifest unsigned."),
-    debug_auth_key: Path | None = params.option(None, "--debug-auth-key", type=params.INPUT_FILE,
-                                                metavar="PUB.pem", help="Public key allowed to debug."),
+    debug_key: Path | None = params.option(None, "--debug-key", "--debug-auth-key", type=params.INPUT_FILE,
+                                           metavar="PUB.pem", help="Public key allowed to debug the app "
+                                                                   "(none: not debuggable remotely)."),
     crash_report_key: Path | None = params.option(None, "--crash-report-key", type=params.INPUT_FILE,
                                                   metavar="PUB.pem",
                                                   help="Public key crash reports are encrypted to."),
@@ -72,15 +74,53 @@ def bundle(
                               "whole 1 MiB."),
 ) -> None:
     """Bundle an application: its flat image as a layer, and a manifest with its policies."""
-    from ..common import keys
-    from ..common.bundle import BundleError, build_app
-    from ..common.manifest_schema import AppBody
-    from ..device.firmware import FirmwareError, load_firmware  # ELF reading loads only for this command
-
     if (signing_key is None) == (not unsigned):
         raise fail("choose exactly one of --signing-key KEY and --unsigned.")
     if maximum_restart_interval and maximum_restart_interval < minimum_restart_interval:
         raise fail("--maximum-restart-interval is below --minimum-restart-interval.")
+    body = manifest_body(debug_key)
+    crash = _public(crash_report_key, "--crash-report-key")
+    if crash is not None or crash_stack_bytes or minimum_restart_interval or maximum_restart_interval:
+        body.crash.crash_report_pubkey = crash or b""
+        body.crash.include_stack_bytes = crash_stack_bytes
+        body.crash.minimum_restart_ms = minimum_restart_interval
+        body.crash.maximum_restart_ms = maximum_restart_interval
+    body.update.maximum_politeness_time_sec = maximum_politeness_time
+    body.update.minimum_kernel_version = minimum_kernel_version
+    body.connectivity.connection_grace_time_sec = connection_grace_time
+    body.connectivity.minimum_check_in_time_sec = minimum_check_in_time
+    result, size = make_bundle(firmware, body, signing_key, layer_size)
+    try:
+        result.write(output)
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    out.print(f"wrote {output}: {size} bytes of application, manifest "
+              f"{result.manifest_hash[:16]}…, {'signed' if signing_key else 'unsigned'}")
+
+
+def manifest_body(debug_key: Path | None) -> AppBody:
+    """A manifest body with the fields the published bundler sets, and only those (ARCHITECTURE.md, "The
+    published ABI and manifest"): update and connectivity always, debug as the key alone (none: the
+    app is not debuggable remotely). A crash policy is this tool's addition, left to the caller."""
+    from ..common.manifest_schema import AppBody
+
+    body = AppBody()
+    debug = _public(debug_key, "--debug-key")
+    if debug is not None:
+        body.debug.debug_auth_pubkey = debug
+    body.update.SetInParent()
+    body.connectivity.SetInParent()
+    return body
+
+
+def make_bundle(firmware: Path, body: AppBody, signing_key: Path | None,
+                layer_size: int | None) -> tuple[Bundle, int]:
+    """The application at `firmware` bundled with `body` (signed with the key at `signing_key`, if
+    given); with the size of its image."""
+    from ..common import keys
+    from ..common.bundle import BundleError, build_app
+    from ..device.firmware import FirmwareError, load_firmware  # ELF reading loads only for bundling
+
     key = None
     if signing_key is not None:
         try:
@@ -93,35 +133,13 @@ def bundle(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot read {firmware}: {exc.strerror or exc}") from None
-    # The fields the published bundler sets, and only those (ARCHITECTURE.md, "The published ABI and
-    # manifest"): update and connectivity always, debug as the key alone. A crash policy is this
-    # tool's addition, written only when one of its options asks for it.
-    body = AppBody()
-    debug = _public(debug_auth_key, "--debug-auth-key")
-    if debug is not None:
-        body.debug.debug_auth_pubkey = debug
-    crash = _public(crash_report_key, "--crash-report-key")
-    if crash is not None or crash_stack_bytes or minimum_restart_interval or maximum_restart_interval:
-        body.crash.crash_report_pubkey = crash or b""
-        body.crash.include_stack_bytes = crash_stack_bytes
-        body.crash.minimum_restart_ms = minimum_restart_interval
-        body.crash.maximum_restart_ms = maximum_restart_interval
-    body.update.maximum_politeness_time_sec = maximum_politeness_time
-    body.update.minimum_kernel_version = minimum_kernel_version
-    body.connectivity.connection_grace_time_sec = connection_grace_time
-    body.connectivity.minimum_check_in_time_sec = minimum_check_in_time
     try:
         result = build_app(image.data, body, layer_size=layer_size)
     except BundleError as exc:
         raise fail(str(exc)) from None
     if key is not None:
         result.sign(key)
-    try:
-        result.write(output)
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    out.print(f"wrote {output}: {len(image.data)} bytes of application, manifest "
-              f"{result.manifest_hash[:16]}…, {'signed' if key else 'unsigned'}")
+    return result, len(image.data)
 
 
 def _layer(bundle: Bundle, layer) -> dict:

@@ -265,10 +265,13 @@ def _power_on_and_run(state: DeviceState, gdb: int | None, timeout: float | None
     from ..device.boot_rom import BootError, power_on
     from ..device.clock import NS_PER_S
     from ..device.flash import FlashError, PowerCut
+    from ..device.native_library import NativeLibraryError
     from ..device.staging import StagingError
 
     try:
         device, kernel = power_on(state)
+    except NativeLibraryError as exc:  # no C compiler to build the CPU's native parts
+        raise fail(str(exc), 1) from None
     except PowerCut as exc:
         err.print(f"power lost: {exc}")
         return EXIT_POWER_CUT, 0.0

@@ -78,15 +78,8 @@ def apps_create(
         data = bundle.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {bundle}: {exc.strerror or exc}") from None
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     with client() as api:
-        with Progress(TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      console=err, transient=True, disable=as_json) as progress:
-            task = progress.add_task("upload", total=len(data))
-            app = _call(api.upload, "/v1/Apps", "File", bundle.name, data,
-                        {"UniqueName": unique_name} if unique_name else {},
-                        lambda n: progress.advance(task, n))
+        app = upload_app(api, data, bundle.name, unique_name, quiet=as_json)
         if bundle_out is not None:
             signed = _call(api.request, "GET", api_path("v1", "Apps", app["sid"], "Bundle")).content
             try:
@@ -98,6 +91,18 @@ def apps_create(
     else:
         out.print(f"app {app['sid']} created (hash {app['hash']})"
                   + (f"; co-signed bundle saved in {bundle_out}" if bundle_out else ""))
+
+
+def upload_app(api: ApiClient, data: bytes, filename: str, unique_name: str | None, quiet: bool) -> dict:
+    """Upload a bundle's bytes as an app, with a progress bar (unless quiet); the app the service made."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    with Progress(TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err, transient=True, disable=quiet) as progress:
+        task = progress.add_task("upload", total=len(data))
+        return _call(api.upload, "/v1/Apps", "File", filename, data,
+                     {"UniqueName": unique_name} if unique_name else {},
+                     lambda n: progress.advance(task, n))
 
 
 def apps_list(as_json: bool = JSON) -> None:
@@ -180,20 +185,21 @@ def devices_update(
     with client() as api:
         rows = [_call(api.post, api_path("v1", "Devices", sid), form) for sid in device]
         if wait:
-            rows = _wait_for_update(api, [row["sid"] for row in rows], wait_timeout, quiet=as_json)
+            rows = wait_for_update(api, [row["sid"] for row in rows], wait_timeout, quiet=as_json)
     if as_json:
         print_json(rows)
     else:
         _table(rows, DEVICE_COLUMNS)
-    if any(_update_status(row) == "error" for row in rows):
+    if any(update_status(row) == "error" for row in rows):
         raise typer.Exit(1)
 
 
-def _update_status(row: dict) -> str | None:
+def update_status(row: dict) -> str | None:
     return (row.get("app") or {}).get("update_status")
 
 
-def _wait_for_update(api: ApiClient, sids: list[str], timeout: float, quiet: bool) -> list[dict]:
+def wait_for_update(api: ApiClient, sids: list[str], timeout: float, quiet: bool) -> list[dict]:
+    """Poll the devices, with a progress bar (unless quiet), until each is up-to-date or failed."""
     from rich.progress import BarColumn, Progress, TextColumn
 
     deadline = time.monotonic() + timeout
@@ -204,7 +210,7 @@ def _wait_for_update(api: ApiClient, sids: list[str], timeout: float, quiet: boo
         while True:
             for sid in sids:
                 rows[sid] = _call(api.get, api_path("v1", "Devices", sid))
-            done = [s for s in sids if _update_status(rows[s]) in ("up-to-date", "error")]
+            done = [s for s in sids if update_status(rows[s]) in ("up-to-date", "error")]
             progress.update(task, completed=len(done))
             if len(done) == len(sids):
                 return [rows[s] for s in sids]
@@ -226,20 +232,30 @@ def logs_stream(
     as_json: bool = JSON,
 ) -> None:
     """Follow a device's log lines as they arrive (Ctrl-C to stop)."""
-    query = {} if after is None else {"After": after}
     with client() as api:
-        try:
-            for name, data in api.events(api_path("v1", "Devices", device, "Logs", "Stream"), **query):
-                if name != "log":
-                    continue
-                if as_json:
-                    print_json(data)
-                else:
-                    out.print(f"{data.get('date_created', '')} {data.get('text', '')}", markup=False)
-        except KeyboardInterrupt:
-            return
-        except ApiError as exc:
-            raise fail(str(exc), 1) from None
+        follow_logs(api, device, after, as_json)
+
+
+def follow_logs(api: ApiClient, device: str, after: int | None, as_json: bool) -> None:
+    """Print a device's log lines as they arrive (after sequence `after`, else only new ones) until
+    Ctrl-C."""
+    query = {} if after is None else {"After": after}
+    try:
+        for name, data in api.events(api_path("v1", "Devices", device, "Logs", "Stream"), **query):
+            if name == "log":
+                print_log_line(data, as_json)
+    except KeyboardInterrupt:
+        return
+    except ApiError as exc:
+        raise fail(str(exc), 1) from None
+
+
+def print_log_line(data: dict, as_json: bool) -> None:
+    """One log line as `logs stream` prints it."""
+    if as_json:
+        print_json(data)
+    else:
+        out.print(f"{data.get('date_created', '')} {data.get('text', '')}", markup=False)
 
 
 # --- configs and secrets --------------------------------------------------------------------------

@@ -107,8 +107,10 @@ class ApiClient:
         headers = dict(request.headers)
         return self._object(self.request("POST", path, content=chunks(), headers=headers))
 
-    def events(self, path: str, **params: Any) -> Iterator[tuple[str, dict]]:
-        """Server-sent events of a stream: (event name, JSON data), until the server ends it."""
+    def events(self, path: str, on_open: Callable[[], None] | None = None,
+               **params: Any) -> Iterator[tuple[str, dict]]:
+        """Server-sent events of a stream: (event name, JSON data), until the server ends it.
+        `on_open` is called once the service has accepted the stream."""
         import httpx
 
         try:
@@ -116,6 +118,8 @@ class ApiClient:
                 if response.status_code >= 400:
                     response.read()
                     raise _error(response)
+                if on_open is not None:
+                    on_open()
                 name, data = "message", []
                 for line in response.iter_lines():
                     if not line:

@@ -38,8 +38,12 @@ def build(source: Path, folder: Path, flags: tuple[str, ...] = (), needs: str = 
     except OSError as exc:
         raise NativeBuildError(f"cannot make {folder}: {exc.strerror or exc}") from None
     partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(partial), str(source),
-                             *flags], capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(partial),
+                                 str(source), *flags], capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise NativeBuildError(f"cannot run the C compiler {compiler} to build {Path(source).name} "
+                               f"(install {needs}): {exc.strerror or exc}") from None
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
