@@ -83,7 +83,7 @@ def register_value(output: str, name: str) -> list[int]:
     return [int(value, 16) for value in re.findall(rf"^{name}\s+0x([0-9a-f]+)", output, re.MULTILINE)]
 
 
-def test_breakpoint_print_step_registers_and_detach(examples: Path, tmp_path: Path) -> None:
+def test_breakpoint_print_step_registers_detach_and_attach_again(examples: Path, tmp_path: Path) -> None:
     elf = examples / "blinky" / "blinky.elf"
     with device_process(elf, tmp_path) as device:
         output = gdb_batch(
@@ -98,8 +98,17 @@ def test_breakpoint_print_step_registers_and_detach(examples: Path, tmp_path: Pa
             "print/x *(unsigned int *)0x42020000",  # GPIOA MODER: PA5 made an output
             "print *(unsigned int *)0x10000000",  # nothing there
             "delete", "detach")
+        # Detached, the application runs on (it logs on), and another GDB may attach, then kill it.
+        logged = device.output.count("LED")
+        deadline = time.monotonic() + 30
+        while device.output.count("LED") < logged + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert device.process.poll() is None and device.output.count("LED") >= logged + 2, device.output
+        again = gdb_batch(elf, device.port, "print blink_count", "kill")
         status = device.wait()
     assert status == 0, device.output
+    counted = re.search(r"^\$1 = (\d+)$", again, re.MULTILINE)
+    assert counted and int(counted.group(1)) > 41, again  # it went on counting from the value we set
     location = re.search(r"Breakpoint 1 at 0x([0-9a-f]+)", output)
     assert location, output
     assert re.search(r"Breakpoint 1, (led_toggle|toggle_led) \(\)", output), output
@@ -221,10 +230,11 @@ def test_interrupt_halts_a_running_device(examples: Path, tmp_path: Path) -> Non
             gdb.expect("^done")
         finally:
             gdb.close()
-        status = device.wait()
+        time.sleep(0.3)
+        running = device.process.poll() is None  # detached: the application runs on
     assert 'signal-name="SIGINT"' in stopped, "\n".join(gdb.transcript)
     assert re.fullmatch(r'\^done,value="\d+"', value), value
-    assert status == 0, device.output
+    assert running, device.output
 
 
 # --- the protocol itself, from a bare socket ---------------------------------------------------
@@ -310,5 +320,12 @@ def test_protocol_from_a_raw_socket(examples: Path, tmp_path: Path) -> None:
         client.send_packet(b"D")
         assert client.read_packet() == b"OK"
         client.sock.close()
+        # Detached, the device runs on; a new client may connect, and `k` ends the run.
+        time.sleep(0.3)
+        assert device.process.poll() is None, device.output
+        again = RawClient(device.port)
+        assert again.ask(b"?").startswith(b"T05")  # connecting halted it again
+        again.send_packet(b"k")
+        assert again.read_ack() == b"+"
         status = device.wait()
     assert status == 0, device.output

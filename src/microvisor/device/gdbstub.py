@@ -124,8 +124,10 @@ class GdbServer:
     Everything that touches the device happens inside `stopped`, on the emulation thread; a
     reader thread only frames packets, acknowledges them and turns Ctrl-C into a halt request.
 
-    A crashed application cannot go on: after a crash stop, `continue` or `step` answer that the
-    program ended with SIGSEGV and the run ends (unless `monitor reset halt` restarted it first).
+    `detach` (or a GDB that goes away) removes its breakpoints and watchpoints and lets the
+    application run on; another GDB may connect later. `kill` ends the run. A crashed application
+    cannot go on: after a crash stop, `continue` or `step` answer that the program ended with SIGSEGV
+    and the run ends (unless `monitor reset halt` restarted it first).
     """
 
     def __init__(self, device: Device, port: int = 0, host: str = "127.0.0.1"):
@@ -174,14 +176,15 @@ class GdbServer:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             log.info("GDB connected from %s:%d", *peer)
             self._ack_mode = True
+            self._events = queue.Queue()  # this connection's: nothing of an earlier one is left in it
             self._conn = conn
             if self._running:
                 self.device.request_halt()  # connecting halts the core, as a probe does
-            self._reader = threading.Thread(target=self._read, args=(conn,), name="gdb-reader",
-                                            daemon=True)
+            self._reader = threading.Thread(target=self._read, args=(conn, self._events),
+                                            name="gdb-reader", daemon=True)
             self._reader.start()
 
-    def _read(self, conn: socket.socket) -> None:
+    def _read(self, conn: socket.socket, events: queue.Queue[tuple[str, bytes]]) -> None:
         reader = _PacketReader()
         while True:
             try:
@@ -197,7 +200,7 @@ class GdbServer:
                     if payload == b"QStartNoAckMode":
                         self._ack_mode = False  # before the next packet can arrive
                     log.debug("gdb <- %r", payload[:200])
-                    self._events.put(("packet", payload))
+                    events.put(("packet", payload))
                 elif kind == "bad":
                     if self._ack_mode:
                         self._send_raw(b"-")
@@ -208,9 +211,11 @@ class GdbServer:
                     log.debug("gdb <- Ctrl-C")
                     self.device.request_halt()
         log.info("GDB disconnected")
-        self._events.put(("closed", b""))
-        if self._running:
-            self.device.stop("detached")
+        events.put(("closed", b""))
+        if self._conn is conn:
+            self._conn = None
+        if self._running:  # gone while the application runs: it runs on, without breakpoints
+            self.device.post(self._forget)
 
     def _send_raw(self, data: bytes) -> None:
         conn = self._conn
@@ -270,17 +275,19 @@ class GdbServer:
                 continue
             if action == "detach":
                 return self._detach()
+            if action == "kill":
+                return self._end("killed")
             if self.device.crash is not None:
                 # The crashed application cannot run on: the program ends here.
                 self._send(f"X{SIGSEGV:02x}")
-                return self._detach()
+                return self._end("detached")
             self._awaiting_stop = True
             if action == "continue":
                 self.device.resume_from_breakpoint()
                 if self.device.crash is not None:  # the instruction under the breakpoint faulted
                     self._awaiting_stop = False
                     self._send(f"X{SIGSEGV:02x}")
-                    return self._detach()
+                    return self._end("detached")
                 self._running = True
             return action
 
@@ -293,10 +300,36 @@ class GdbServer:
                     return ("closed", b"")
 
     def _detach(self) -> str:
+        """GDB leaves: its breakpoints and watchpoints go, the application runs on; the next GDB to
+        connect halts it again."""
+        self._forget()
+        self._awaiting_stop = False
+        self._first_stop = True
+        self._running = True
+        conn = self._conn
+        if conn is not None:  # GDB closes its side after `detach`; a new connection is welcome
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self.device.crash is not None:
+            return self._end("detached")
+        return "continue"
+
+    def _forget(self) -> None:
+        """Remove every breakpoint and watchpoint (on the emulation thread)."""
+        for address in list(self.device.breakpoints):
+            self.device.clear_breakpoint(address)
+        for address, length, kind in list(self._watchpoints):
+            self.device.clear_watchpoint(address, length, kind)
+        self._watchpoints.clear()
+
+    def _end(self, reason: str) -> str:
+        """The run ends here (kill, or an application that cannot go on)."""
         self._running = False
         self._awaiting_stop = False
-        self.device.stop("detached")
-        return "detach"
+        self.device.stop(reason)
+        return "continue"
 
     def _make_stop_reply(self, reason: str, info: dict[str, Any]) -> str:
         if reason == "crash":
@@ -391,7 +424,7 @@ class GdbServer:
             self._send("OK")
             return "detach"
         elif head == "k":
-            return "detach"
+            return "kill"
         elif head in "!H":  # extended mode; thread selection (there is one thread)
             self._send("OK")
         elif head == "T":
@@ -460,7 +493,7 @@ class GdbServer:
             self._send("E01")
         elif packet.startswith("vKill"):
             self._send("OK")
-            return "detach"
+            return "kill"
         else:
             self._send("")
         return None

@@ -101,7 +101,7 @@ class Debugger(Protocol):
 class RunResult:
     """Why `Device.run` returned."""
 
-    reason: str  # "stopped", "timeout", "crash", "detached"
+    reason: str  # "stopped", "timeout", "crash", "killed" (by GDB), "detached" (a program that ended)
     time_ns: int
     crash: CrashRecord | None = None
 
@@ -348,8 +348,8 @@ class Device:
                 return RunResult("crash", self.clock.now_ns(), record)
             if self._halt_requested:
                 self._halt_requested = False
-                if self.debugger is not None and self._debug_stop("interrupt", {}) == "detach":
-                    return RunResult("detached", self.clock.now_ns())
+                if self.debugger is not None:
+                    self._debug_stop("interrupt", {})
                 self._restart_pacing()
                 continue
             if self._stop_reason is not None:
