@@ -20,6 +20,8 @@ Up (device → service), all QoS 1:
 - ``up/fetch`` — ``{"layer": hex, "chunks": [int]}``: send these chunks of this layer.
 - ``up/ack`` — ``{"command": int}``: a command was carried out.
 - ``up/status`` — ``{"online": false}``, the connection's last will.
+- ``up/debug`` — raw bytes (not JSON), at most MAX_DEBUG_MESSAGE: a remote-debugging message from the
+  device, encrypted to the developer's debug key; the service keeps it for the developer's stream.
 
 Down (service → device), all QoS 1:
 
@@ -32,6 +34,8 @@ Down (service → device), all QoS 1:
 - ``down/slow-down`` — ``{"layer": hex, "chunks": [int], "retry_after_ms": int, "reason": str}``: these
   chunks of a fetch were not sent because the device asked for more than its limit
   (cloud/fetch_budget.py); ask for them again after retry_after_ms.
+- ``down/debug`` — raw bytes (not JSON), at most MAX_DEBUG_MESSAGE: a remote-debugging message from the
+  developer, signed by the debug key; the service relays it as it came.
 
 A device may fetch only the layers of the app the service targets at it; other fetches are ignored.
 """
@@ -55,6 +59,10 @@ ACK_UP, STATUS = "ack", "status"
 # Down
 TIME, DESIRED, COMMAND, ACK_DOWN, CHUNK = "time", "desired", "command", "ack", "chunk"
 SLOW_DOWN = "slow-down"
+# Both ways: a remote-debugging message, opaque to the service (signed by the developer's debug key
+# on the way down, encrypted to it on the way up: common/debug_channel.py).
+DEBUG = "debug"
+MAX_DEBUG_MESSAGE = 64 * 1024  # bytes of one debug message, either way
 
 CHUNK_SIZE = 4096  # bytes per chunk the service offers (a QSPI sector: chunks never share one)
 MAX_LOG_BATCH = 100
