@@ -61,9 +61,12 @@ bench: examples bench-apt
 bench-startup: examples
 	$(PY) bench/startup.py
 
-.PHONY: bench-fleet
+.PHONY: bench-fleet bench-debug
 bench-fleet: examples
 	$(PY) bench/fleet.py
+
+bench-debug: examples
+	$(PY) bench/debug.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench scripts

@@ -1,11 +1,18 @@
-"""The store functions the link workers call: connections, logs, reported apps, errors, crashes, commands."""
+"""The store functions the link workers call: connections, logs, reported apps, errors, crashes, commands,
+debug messages."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
+from microvisor.cloud.clock import utc_now
 from microvisor.cloud.errors import NotFound
 from microvisor.cloud.resources import parse_api_hash
+from microvisor.cloud.store import debug_messages
+from microvisor.cloud.store.accounts import set_disabled
+from microvisor.cloud.store.device_state import device_by_sid
 
 from .conftest import app_bundle
 
@@ -66,3 +73,27 @@ def test_update_errors_crashes_and_commands(api, service):
     assert service.link.pending_commands(sid) == []
     with pytest.raises(NotFound):
         service.link.logs("UV" + "0" * 32, "b1", 0, ["who?"])
+
+
+def test_debug_messages_are_kept_as_they_came_briefly_and_bounded(api, service, monkeypatch):
+    monkeypatch.setattr(debug_messages, "KEEP_LAST", 5)
+    quiet, chatty = api.register()["sid"], api.register()["sid"]
+    now = utc_now()
+    service.link.debug_message(quiet, b"\x00\xff old", when=now - datetime.timedelta(minutes=9))
+    sequences = [service.link.debug_message(chatty, bytes([n]) * 3) for n in range(7)]
+    assert sequences == sorted(sequences)
+    with service.database.transaction() as session:
+        quiet_id, chatty_id = (device_by_sid(session, sid).id for sid in (quiet, chatty))
+        kept = debug_messages.messages_after(session, chatty_id, 0)
+        assert [row.payload for row in kept] == [bytes([n]) * 3 for n in range(2, 7)]  # the newest 5
+        assert [row.id for row in kept] == sequences[2:]
+        [old] = debug_messages.messages_after(session, quiet_id, 0)
+        assert old.payload == b"\x00\xff old"
+        later = now + datetime.timedelta(minutes=2)  # the quiet device's message is 11 minutes old
+        assert debug_messages.messages_after(session, quiet_id, 0, now=later) == []
+        assert debug_messages.prune(session, chatty_id, now=later) == 1  # any device's expired ones go
+        assert debug_messages.last_sequence(session, quiet_id) == 0
+        assert debug_messages.last_sequence(session, chatty_id) == sequences[-1]
+        set_disabled(session, api.sid, True)
+    with pytest.raises(NotFound):  # a disabled account's devices are ignored, as for logs
+        service.link.debug_message(chatty, b"ignored")

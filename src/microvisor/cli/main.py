@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from . import (accounts_cmd, apps_cmd, deploy_cmd, device_cmd, kernel_cmd, keys_cmd, platform_cmd, server_cmd,
-               service_cmds)
+from . import (
+    accounts_cmd,
+    apps_cmd,
+    debug_cmd,
+    deploy_cmd,
+    device_cmd,
+    kernel_cmd,
+    keys_cmd,
+    platform_cmd,
+    server_cmd,
+    service_cmds,
+)
 from .output import Cli
 
 app = Cli(  # usage errors as one sentence, like every other error
@@ -25,6 +35,7 @@ app.add_typer(service_cmds.configs, name="configs")
 app.add_typer(service_cmds.secrets, name="secrets")
 app.command("login")(service_cmds.login)
 app.command("deploy")(deploy_cmd.deploy)
+service_cmds.devices.command("debug")(debug_cmd.debug)
 for name in ("create", "list", "fetch", "delete"):
     apps_cmd.app.command(name)(getattr(service_cmds, f"apps_{name}"))
 server = typer.Typer(add_completion=False)

@@ -66,6 +66,7 @@ def config_text(folder: Path, host: str, port: int, plugin: Path) -> str:
         "allow_anonymous false",
         "persistence false",
         f"max_packet_size {MAX_PACKET_SIZE}",  # larger than any link message; bounds what one client sends
+        "set_tcp_nodelay true",  # a link message goes at once, not after the peer's delayed ACK
         f"log_dest file {folder / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",

@@ -50,6 +50,20 @@ class Conflict(ServiceError):
     status = 409
 
 
+class TooLarge(ServiceError):
+    status = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+class Unavailable(ServiceError):
+    """The service cannot do this now (a part it needs is not running); the request may be tried again."""
+
+    status = 503
+
+
 def body(status: int, message: str) -> dict:
     code = error_code(status)
     return {"code": code, "message": message, "more_info": MORE_INFO.format(code=code), "status": status}

@@ -1,19 +1,25 @@
 """The seam the link workers use: one call per thing a device tells the service or must be told.
 
 Each call runs in its own transaction and takes the device SID from the device's certificate (CN).
-Log lines wake this process's live log streams at once; other server processes see them by polling.
+Log lines and debug messages wake this process's live streams at once; other server processes see them
+by polling.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .database import Database
 from .log_stream import LogWakeups
-from .store import activity, device_state, layers
+from .store import activity, debug_messages, device_state, layers
 from .store.devices import logging_active
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,10 @@ class DesiredState:
 
 
 class LinkGateway:
-    def __init__(self, database: Database, wakeups: LogWakeups):
+    def __init__(self, database: Database, wakeups: LogWakeups, debug_wakeups: LogWakeups | None = None):
         self.database = database
         self.wakeups = wakeups
+        self.debug_wakeups = debug_wakeups or LogWakeups()
 
     def device_connected(self, device_sid: str, **details: Any) -> None:
         with self.database.transaction() as session:
@@ -59,6 +66,22 @@ class LinkGateway:
         if stored:
             self.wakeups.notify(device_id)
         return stored
+
+    def debug_message(self, device_sid: str, payload: bytes, when: datetime.datetime | None = None) -> int:
+        """Keep a device's remote-debugging message (opaque bytes) for its streams; returns its sequence.
+        Old messages are pruned afterwards, in a transaction of their own: a failed pruning (the next
+        message prunes again) never loses the message."""
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            sequence, device_id = debug_messages.record(session, device, payload, when), device.id
+        self.debug_wakeups.notify(device_id)
+        try:
+            with self.database.transaction() as session:
+                debug_messages.prune(session, device_id)
+        except SQLAlchemyError as exc:
+            log.warning("old debug messages of %s not pruned this time: %s", device_sid,
+                        str(exc).partition("\n")[0])
+        return sequence
 
     def app_reported(self, device_sid: str, manifest_hash: str | None) -> None:
         """The device runs the app with this manifest hash (hex SHA-256 of the body), or none."""

@@ -2,7 +2,8 @@
 
 Messages are handled one at a time on the worker's own thread (so one device's log lines are stored
 in the order they came); every `poll_s` the worker also looks whether a device it talks to has a new
-desired state or pending commands (changed through the REST API, possibly by another process).
+desired state or pending commands (changed through the REST API, possibly by another process). `send`
+publishes from other threads (the REST API's debug relay).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class LinkWorker:
         if reason.is_failure:
             log.warning("the broker refused the link worker: %s", reason)
             return
+        wire.no_delay(client)
         client.subscribe(wire.service_filter(self.group), qos=1)
         self.connected.set()
         log.info("link worker connected to %s:%d", self.host, self.port)
@@ -129,17 +131,29 @@ class LinkWorker:
                 log.exception("link message on %s failed", topic)
 
     def _handle(self, topic: str, payload: bytes) -> None:
+        """Dispatch an up message by kind: raw kinds get the payload's bytes, every other kind a checked
+        JSON object."""
         where = wire.parse_topic(topic)
         if where.direction != "up":
             return
         sid, kind = where.device_sid, where.kind
-        message = wire.decode(payload)
+        raw = {wire.DEBUG: self._debug}.get(kind)
+        if raw is not None:
+            raw(sid, payload)
+            return
         handler = {wire.HELLO: self._hello, wire.LOGS: self._logs, wire.CRASH: self._crash,
                    wire.UPDATE: self._update, wire.FETCH: self._fetch, wire.ACK_UP: self._ack,
                    wire.STATUS: self._status}.get(kind)
         if handler is None:
             raise wire.LinkMessageError(f"unknown message kind {kind!r}")
-        handler(sid, message)
+        handler(sid, wire.decode(payload))
+
+    def _debug(self, sid: str, payload: bytes) -> None:
+        """Keep a remote-debugging message for the developer's stream, bytes as they came (never read)."""
+        if len(payload) > wire.MAX_DEBUG_MESSAGE:
+            raise wire.LinkMessageError(f"a debug message of {len(payload)} bytes is over the "
+                                        f"{wire.MAX_DEBUG_MESSAGE}-byte limit")
+        self.gateway.debug_message(sid, payload)
 
     def _hello(self, sid: str, message: dict[str, Any]) -> None:
         kernel = message.get("kernel") or {}
@@ -292,6 +306,12 @@ class LinkWorker:
 
     def _publish(self, topic: str, message: dict[str, Any]) -> None:
         self._mqtt.publish(topic, wire.encode(message), qos=1)
+
+    # --- other threads ------------------------------------------------------------------------
+    def send(self, device_sid: str, kind: str, payload: bytes) -> None:
+        """Publish one down message of raw bytes to a device (QoS 1), from any thread: paho sends it now,
+        or queues it until the worker is connected again."""
+        self._mqtt.publish(wire.down(device_sid, kind), payload, qos=1)
 
 
 def _ranges(indices: list[int]) -> str:

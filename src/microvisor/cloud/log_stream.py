@@ -1,4 +1,5 @@
-"""Live log streams as server-sent events: woken by this process, polling for what other processes store."""
+"""Live streams (log lines, debug messages) as server-sent events: woken by this process, polling for what
+other processes store."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ KEEPALIVE_INTERVAL = 15.0  # seconds between comment lines that keep idle connec
 
 
 class LogWakeups:
-    """Wakes the live streams of a device when a log line for it is stored in this process."""
+    """Wakes the live streams of a device when a log line (or, in its own instance, a debug message) for
+    it is stored in this process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -55,16 +57,17 @@ def sse_message(event: str, data: dict, event_id: int | None = None) -> str:
 
 async def follow(fetch_after: Callable[[int], Awaitable[list[dict]]], after: int, wake: asyncio.Event,
                  is_disconnected: Callable[[], Awaitable[bool]], *, poll_interval: float = POLL_INTERVAL,
-                 keepalive_interval: float = KEEPALIVE_INTERVAL) -> AsyncIterator[str]:
-    """SSE text for every log line with a sequence above after, as they are stored, until the client goes."""
-    yield ": streaming logs\n\n"
+                 keepalive_interval: float = KEEPALIVE_INTERVAL, event: str = "log") -> AsyncIterator[str]:
+    """SSE text (`event` messages) for every item with a sequence above after, as they are stored, until
+    the client goes."""
+    yield f": streaming {event} messages\n\n"
     idle = 0.0
     while not await is_disconnected():
         wake.clear()
         lines = await fetch_after(after)
         for line in lines:
             after = line["sequence"]
-            yield sse_message("log", line, after)
+            yield sse_message(event, line, after)
         if lines:
             idle = 0.0
             continue

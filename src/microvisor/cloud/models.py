@@ -211,3 +211,16 @@ class DeviceEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+
+
+class DeviceDebugMessage(Base):
+    """A remote-debugging message a device sent, kept as it came (opaque) for the developer's stream."""
+
+    __tablename__ = "device_debug_messages"
+    __table_args__ = (Index("ix_device_debug_messages_device_id_id", "device_id", "id"),
+                      Index("ix_device_debug_messages_date_created", "date_created"))
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)  # the message's sequence on the stream
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)

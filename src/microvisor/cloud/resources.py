@@ -7,7 +7,7 @@ import json
 from urllib.parse import quote
 
 from .clock import iso, utc_now
-from .models import App, Config, Device, DeviceEvent, DeviceLog, Secret, SigningKey
+from .models import App, Config, Device, DeviceDebugMessage, DeviceEvent, DeviceLog, Secret, SigningKey
 from .store.devices import logging_active
 
 HASH_ALGORITHM = "sha256"
@@ -82,6 +82,12 @@ def secret(base: str, row: Secret, device: Device | None = None) -> dict:
 def log_line(device_sid: str, row: DeviceLog) -> dict:
     return {"device_sid": device_sid, "sequence": row.id,
             "date_created": iso(row.date_created, milliseconds=True), "text": row.text}
+
+
+def debug_message(device_sid: str, row: DeviceDebugMessage) -> dict:
+    """A device's remote-debugging message as its stream carries it: the bytes in base64, as they came."""
+    return {"device_sid": device_sid, "sequence": row.id, "payload": base64.b64encode(row.payload).decode(),
+            "date_created": iso(row.date_created, milliseconds=True)}
 
 
 def event(device_sid: str, row: DeviceEvent) -> dict:

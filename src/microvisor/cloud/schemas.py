@@ -125,6 +125,13 @@ class DeviceLog(BaseModel):
     text: str
 
 
+class DeviceDebugMessageSent(BaseModel):
+    """This service's addition: a remote-debugging message handed to the device link."""
+
+    device_sid: str
+    bytes: int
+
+
 class DeviceEvent(BaseModel):
     """This service's addition: something that happened to a device."""
 

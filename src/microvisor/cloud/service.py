@@ -51,7 +51,8 @@ class Service:
         self.platform = platform
         self.secrets = secrets
         self.wakeups = LogWakeups()
-        self.link = LinkGateway(database, self.wakeups)
+        self.debug_wakeups = LogWakeups()
+        self.link = LinkGateway(database, self.wakeups, self.debug_wakeups)
         self._kernel_lock = threading.Lock()
         self._kernel: bytes | None = None
         self.broker: Broker | None = None
@@ -92,6 +93,15 @@ class Service:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+
+    def send_down(self, device_sid: str, kind: str, payload: bytes) -> bool:
+        """Publish one raw down message to a device through this process's link worker (any process's
+        worker reaches every device on the broker); False when this process runs no link."""
+        worker = self.worker
+        if worker is None:
+            return False
+        worker.send(device_sid, kind, payload)
+        return True
 
     def kernel_bundle(self) -> bytes:
         """The platform's signed kernel bundle (ZIP) that registered devices install; built once."""

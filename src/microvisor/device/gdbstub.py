@@ -22,6 +22,7 @@ PC_NUMBER, SP_NUMBER, LR_NUMBER = 15, 13, 14
 SIGINT, SIGTRAP, SIGSEGV = 0x02, 0x05, 0x0B
 PACKET_SIZE = 0x4000
 INTERRUPT = 0x03
+HALTED_POLL_S = 0.1  # while halted, how often the microvisor's own posted work is run
 _ESCAPED = b"#$}*"
 _RESET_HELP = "monitor commands: reset [halt] - reset the application core and stay halted\n"
 
@@ -130,7 +131,9 @@ class GdbServer:
     and the run ends (unless `monitor reset halt` restarted it first).
     """
 
-    def __init__(self, device: Device, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, device: Device, port: int = 0, host: str = "127.0.0.1", running: bool = False):
+        """Listen on host:port; `running`: the CPU runs now (the first GDB to connect halts it), else
+        it waits halted for GDB (`device run --gdb`)."""
         self.device = device
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -147,7 +150,7 @@ class GdbServer:
         self._last_sent = b""
         self._ack_mode = True
         self._closing = False
-        self._running = False  # the device runs freely (after 'continue'): Ctrl-C means halt
+        self._running = running  # the device runs freely (after 'continue'): Ctrl-C means halt
         self._awaiting_stop = False  # GDB resumed the target and waits for a stop reply
         self._stop_reply = f"T{SIGTRAP:02x}"
         self._first_stop = True
@@ -234,6 +237,11 @@ class GdbServer:
         self._last_sent = packet
         self._send_raw(packet)
 
+    @property
+    def connected(self) -> bool:
+        """Whether a GDB is connected."""
+        return self._conn is not None
+
     def close(self) -> None:
         """Stop serving: tell a GDB still waiting for the target that the program ended."""
         self._closing = True
@@ -294,10 +302,11 @@ class GdbServer:
     def _next_event(self) -> tuple[str, bytes]:
         while True:
             try:
-                return self._events.get(timeout=0.5)
+                return self._events.get(timeout=HALTED_POLL_S)
             except queue.Empty:
                 if self._closing:
                     return ("closed", b"")
+                self.device.run_posted()  # the microvisor's own work goes on while the CPU is halted
 
     def _detach(self) -> str:
         """GDB leaves: its breakpoints and watchpoints go, the application runs on; the next GDB to

@@ -308,6 +308,11 @@ class Device:
         """Make `run` return with `reason` (safe from any thread and from callbacks)."""
         self.post(lambda: self._stop_with(reason))
 
+    def run_posted(self) -> None:
+        """Run what is due now, outside input and the microvisor's posted work among it, while the
+        CPU is halted for a debugger (virtual time stands still)."""
+        self.clock.run_due()
+
     def request_halt(self) -> None:
         """Halt for the debugger as soon as possible (safe from any thread)."""
         def _set() -> None:
@@ -716,10 +721,14 @@ class Device:
     def set_breakpoint(self, address: int) -> None:
         self.breakpoints.add(address & ~1)
         self._update_exits()
+        # Unicorn looks at exits as it translates: code translated before (an application that has
+        # been running) must be translated again to stop there.
+        self.cpu.uc.ctl_remove_cache(address & ~1, (address & ~1) + 4)
 
     def clear_breakpoint(self, address: int) -> None:
         self.breakpoints.discard(address & ~1)
         self._update_exits()
+        self.cpu.uc.ctl_remove_cache(address & ~1, (address & ~1) + 4)
 
     def set_watchpoint(self, address: int, length: int, kind: str) -> None:
         """Stop after an access to [address, address+length): kind 'r', 'w' or 'a'."""

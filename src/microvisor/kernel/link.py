@@ -86,17 +86,34 @@ class Link:
         self.client = LinkClient(
             identity.sid, host, port, context, on_up=lambda: post(self._link_up),
             on_down=lambda: post(self._link_down),
-            on_message=lambda topic, payload: post(lambda: self._receive(topic, payload)),
+            on_message=self._on_message,
             on_tick=self._maybe_tick)
         self.client.start()
 
     def close(self) -> None:
+        self.kernel.remote_debug.close()
         if self.client is not None:
             self.client.close()
             self.client = None
 
     def send(self, kind: str, message: dict[str, Any]) -> bool:
         return self.client is not None and self.client.publish(kind, message)
+
+    def send_bytes(self, kind: str, payload: bytes) -> bool:
+        return self.client is not None and self.client.publish_bytes(kind, payload)
+
+    def brisk(self, on: bool) -> None:
+        """Send what is queued within milliseconds rather than tens (a debugger waits on each message)."""
+        if self.client is not None:
+            self.client.brisk = on
+
+    def _on_message(self, topic: str, payload: bytes) -> None:  # on the connection's thread
+        """Debug messages are served here, so that they reach the debugger while the CPU is halted;
+        everything else is the emulation thread's work."""
+        if topic == wire.down(self.kernel.device_sid, wire.DEBUG):
+            self.kernel.remote_debug.receive(payload)
+        else:
+            self.kernel.device.post(lambda: self._receive(topic, payload))
 
     def _maybe_tick(self) -> None:  # on the connection's thread
         now = time.monotonic()

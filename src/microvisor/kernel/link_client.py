@@ -30,6 +30,7 @@ KEEPALIVE_S = 30
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 8.0
 TICK_S = 0.05
+BRISK_TICK_S = 0.002  # while `brisk` (a remote debugging session): what is queued goes out this soon
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -66,6 +67,7 @@ class LinkClient:
         self._stop = threading.Event()
         self._up = False
         self._outbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self.brisk = False  # turn the loop every BRISK_TICK_S, not TICK_S: a debugger waits on each message
         self._thread: threading.Thread | None = None
         self._context = context
         self._mqtt = self._new_client()
@@ -94,9 +96,13 @@ class LinkClient:
 
     def publish(self, kind: str, message: dict[str, Any]) -> bool:
         """Queue one up message (QoS 1); False when the link is down (the caller sends it again later)."""
+        return self.publish_bytes(kind, wire.encode(message))
+
+    def publish_bytes(self, kind: str, payload: bytes) -> bool:
+        """Queue one up message of raw bytes (QoS 1); False when the link is down."""
         if not self._up:
             return False
-        self._outbox.put((wire.up(self.device_sid, kind), wire.encode(message)))
+        self._outbox.put((wire.up(self.device_sid, kind), payload))
         return True
 
     def _drain(self) -> None:
@@ -125,7 +131,8 @@ class LinkClient:
                 self._mqtt.connect(self.host, self.port, keepalive=KEEPALIVE_S, clean_start=True)
                 while not self._stop.is_set():
                     self._drain()
-                    if self._mqtt.loop(timeout=TICK_S) != mqtt.MQTT_ERR_SUCCESS:
+                    tick = BRISK_TICK_S if self.brisk else TICK_S
+                    if self._mqtt.loop(timeout=tick) != mqtt.MQTT_ERR_SUCCESS:
                         break
                     if self._up:
                         attempt = 0
@@ -159,6 +166,7 @@ class LinkClient:
         if reason.is_failure:
             log.warning("the broker refused device %s: %s", self.device_sid, reason)
             return
+        wire.no_delay(client)
         client.subscribe(wire.device_filter(self.device_sid), qos=1)
         self._up = True
         log.info("link to %s:%d up", self.host, self.port)

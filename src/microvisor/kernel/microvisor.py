@@ -10,7 +10,7 @@ from ..device.bus import DeviceEvent
 from ..device.clock import Timer
 from ..device.machine import Device
 from ..device.nsc import CallContext
-from . import calls, crashes, fota, link, network, power
+from . import calls, crashes, fota, link, network, power, remote_debug
 from . import (
     app_testing,
     external_flash,
@@ -70,6 +70,7 @@ class Microvisor:
         # The link to the service and what travels over it (idle on a device with no broker).
         self.network = network.install(self)
         self.fota = fota.install(self)
+        self.remote_debug = remote_debug.RemoteDebug(self)
         self.link = link.install(self)
         self.families += [self.network, self.fota, self.link]
         self.link.start()
