@@ -86,13 +86,17 @@ def test_gdb_debugs_a_device_through_the_service_end_to_end(server, examples, tm
             output = gdb_batch(
                 elf, port,
                 "break led_toggle", "continue",
-                "print blink_count", "info registers pc",
+                "print blink_count", "info registers pc", "stepi", "info registers pc",
                 "set var blink_count = 41", "print blink_count",
+                "delete", "watch blink_count", "continue",  # the write changes what the app does next
                 "print/x *(unsigned int *)0x0C000000",  # the microvisor's flash: never reachable
                 "delete", "detach")
             assert "debug session open" in stdout.text, stdout.text
         assert re.search(r"Breakpoint 1, (led_toggle|toggle_led) \(\)", output), output
+        pcs = [int(value, 16) for value in re.findall(r"^pc\s+0x([0-9a-f]+)", output, re.MULTILINE)]
+        assert len(pcs) == 2 and pcs[1] > pcs[0], output  # stepi moved on
         assert re.search(r"^\$2 = 41$", output, re.MULTILINE), output
+        assert re.search(r"Old value = 41\s+New value = 42", output), output
         assert "Cannot access memory at address 0xc000000" in output, output
         # Detached, the application runs on: it logs on and goes on counting from 41.
         logged = device.output.text.count("LED")

@@ -77,6 +77,7 @@ _USAGE_FAULTS = {
     EXCP_UNALIGNED: UNALIGNED, EXCP_DIVBYZERO: DIVBYZERO,
 }
 WFI, WFE = 0xBF30, 0xBF20
+STEP_ATTEMPTS = 100  # a single step that something outside keeps interrupting gives up after these
 UDF_FILL = b"\x00\xde"  # fills the NSC page: anything but an entry point is undefined
 # What a system call costs in virtual time: the secure gateway, the microvisor's dispatch and the
 # return (a modelling choice, ARCHITECTURE.md). Without a cost an application polling a clock call
@@ -706,7 +707,14 @@ class Device:
             if pc in self.syscalls.specs:
                 self._syscall(pc)
             else:
-                self._run_slice(count=1)
+                # A stop request (input from another thread, the link's work) or a timer falling due
+                # ends a slice before its first block: deal with those, and step again.
+                for _ in range(STEP_ATTEMPTS):
+                    self.clock.run_due()
+                    self.counter.cancel_stop()
+                    self._run_slice(count=1)
+                    if not self._stopped_by_counter or self.cpu.reg("pc") != pc:
+                        break
         finally:
             self.debugger = debugger
             if pc in self.breakpoints:
