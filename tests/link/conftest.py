@@ -268,3 +268,24 @@ def apps(server: Server, link_apps: dict[str, Path], tmp_path_factory) -> dict[s
         result = server.cli("apps", "create", str(bundle), "--unique-name", f"linklog-{name}", "--json")
         uploaded[name] = {**json.loads(result.stdout), "bundle": bundle}
     return uploaded
+
+
+@pytest.fixture
+def servers(tmp_path) -> Iterator[tuple[Server, Server]]:
+    """A: the database and its own Mosquitto; B: the same database and data folder (platform, CA,
+    account), A's broker through --broker-url."""
+    from ..cloud.postgres import throwaway_database
+
+    with throwaway_database() as url:
+        first = Server(tmp_path / "server", tmp_path / "home", ("--database-url", url))
+        second = Server(tmp_path / "server", tmp_path / "home",
+                        ("--database-url", url, "--broker-url", f"127.0.0.1:{first.broker_port}"),
+                        broker_port=first.broker_port)
+        try:
+            first.start()
+            second.start()
+            yield first, second
+        finally:
+            for running in (second, first):
+                running.stop()
+                running.proxy.close()

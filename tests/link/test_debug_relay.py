@@ -20,7 +20,6 @@ from microvisor.common import link as wire
 from microvisor.device.identity import read_identity
 from microvisor.device.state import DeviceState
 
-from ..cloud.postgres import throwaway_database
 from ..security.conftest import DeviceIdentity, MqttPeer, connect, create_account, register, settle
 from .conftest import Server, wait_until
 from .test_link import create_device
@@ -200,24 +199,6 @@ def test_another_accounts_device_is_not_found(server, peer, tmp_path):
         assert down_debug(victim) == [b"theirs"] and down_debug(peer) == []
     finally:
         victim.close()
-
-
-@pytest.fixture
-def servers(tmp_path) -> Iterator[tuple[Server, Server]]:
-    """Two server processes on one PostgreSQL database and one broker (A's)."""
-    with throwaway_database() as url:
-        first = Server(tmp_path / "server", tmp_path / "home", ("--database-url", url))
-        second = Server(tmp_path / "server", tmp_path / "home",
-                        ("--database-url", url, "--broker-url", f"127.0.0.1:{first.broker_port}"),
-                        broker_port=first.broker_port)
-        try:
-            first.start()
-            second.start()
-            yield first, second
-        finally:
-            for running in (second, first):
-                running.stop()
-                running.proxy.close()
 
 
 def test_any_server_process_relays_both_ways(servers, tmp_path):

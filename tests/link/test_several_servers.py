@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 
-from ..cloud.postgres import throwaway_database
-from .conftest import DeviceRun, Server, wait_until
+from .conftest import DeviceRun, wait_until
 from .test_link import LINES, SENT, create_device, expected_logs, fetch, logs, wait_up_to_date
 
 DEVICES = 2
-
-
-@pytest.fixture
-def servers(tmp_path) -> Iterator[tuple[Server, Server]]:
-    """A: the database and its own Mosquitto; B: the same database and data folder (platform, CA,
-    account), A's broker through --broker-url."""
-    with throwaway_database() as url:
-        first = Server(tmp_path / "server", tmp_path / "home", ("--database-url", url))
-        second = Server(tmp_path / "server", tmp_path / "home",
-                        ("--database-url", url, "--broker-url", f"127.0.0.1:{first.broker_port}"),
-                        broker_port=first.broker_port)
-        try:
-            first.start()
-            second.start()
-            yield first, second
-        finally:
-            for server in (second, first):
-                server.stop()
-                server.proxy.close()
 
 
 def test_two_servers_share_the_traffic_without_loss_or_duplicates(servers, link_apps: dict[str, Path],

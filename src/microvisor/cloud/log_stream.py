@@ -11,6 +11,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.5  # seconds: how soon a line stored by another server process shows
@@ -78,3 +82,19 @@ async def follow(fetch_after: Callable[[int], Awaitable[list[dict]]], after: int
         if idle >= keepalive_interval:
             idle = 0.0
             yield ": keep-alive\n\n"
+
+
+def sse_response(request: Request, wakeups: LogWakeups, device_id: int, start: int,
+                 fetch_after: Callable[[int], list[dict]], event: str) -> StreamingResponse:
+    """The streaming response of a device's live stream: `fetch_after(sequence)` (blocking, run in a
+    thread) gives the items stored after a sequence; woken by `wakeups`, polling for other processes."""
+    async def fetch_async(after_sequence: int) -> list[dict]:
+        return await run_in_threadpool(fetch_after, after_sequence)
+
+    async def messages() -> AsyncIterator[str]:
+        with wakeups.watch(device_id) as wake:
+            async for text in follow(fetch_async, start, wake, request.is_disconnected, event=event):
+                yield text
+
+    return StreamingResponse(messages(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from .. import paging, params, resources, schemas
 from ..auth import CurrentCaller
-from ..log_stream import follow
+from ..log_stream import sse_response
 from ..models import DeviceEvent, DeviceLog
 from ..paging import PageParams
 from ..store import activity
@@ -60,16 +59,7 @@ def stream_device_logs(
             rows = activity.logs_after(reading, device_id, after_sequence)
             return [resources.log_line(sid, row) for row in rows]
 
-    async def fetch_async(after_sequence: int) -> list[dict]:
-        return await run_in_threadpool(fetch, after_sequence)
-
-    async def messages():
-        with service.wakeups.watch(device_id) as wake:
-            async for text in follow(fetch_async, start, wake, request.is_disconnected):
-                yield text
-
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse_response(request, service.wakeups, device_id, start, fetch, "log")
 
 
 @router.get("/v1/Devices/{DeviceSid}/Events", operation_id="ListDeviceEvent", tags=[EVENTS_TAG],

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from ...common import link as wire
 from .. import params, resources, schemas
 from ..auth import CurrentCaller
+from ..log_stream import sse_response
 from ..errors import InvalidRequest, TooLarge, Unavailable, UnsupportedMediaType
-from ..log_stream import follow
 from ..service import Service
 from ..store import debug_messages
 from ..store.devices import find_device
@@ -101,13 +101,4 @@ def stream_debug_messages(
             rows = debug_messages.messages_after(reading, device_id, after_sequence)
             return [resources.debug_message(sid, row) for row in rows]
 
-    async def fetch_async(after_sequence: int) -> list[dict]:
-        return await run_in_threadpool(fetch, after_sequence)
-
-    async def messages():
-        with service.debug_wakeups.watch(device_id) as wake:
-            async for text in follow(fetch_async, start, wake, request.is_disconnected, event="debug"):
-                yield text
-
-    return StreamingResponse(messages(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse_response(request, service.debug_wakeups, device_id, start, fetch, "debug")
