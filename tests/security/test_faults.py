@@ -20,7 +20,7 @@ from microvisor.device.state import DeviceState
 
 from ..link.conftest import Server, running_server, wait_until
 from ..link.test_link import create_device, fetch, logs
-from ..link.test_several_servers import servers  # noqa: F401  (a fixture)
+from ..link.conftest import servers  # noqa: F401  (a fixture)
 from .conftest import Tenant, connect, register, settle
 
 
