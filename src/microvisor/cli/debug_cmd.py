@@ -74,41 +74,49 @@ def _serve(gdb: socket.socket, sid: str, key, timeout: float) -> None:
     gdb.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     session = channel.DeveloperSession(key)
     answers: queue.Queue = queue.Queue()
-    opened = threading.Event()
-    with client() as api:
-        threading.Thread(target=_follow, args=(sid, opened, answers), name="debug-stream",
-                         daemon=True).start()
-        if not opened.wait(timeout):
-            err.print("the service did not open the device's debug stream")
-            return
-        if not _post(api, sid, session.open()):
-            return
-        if not _await_open(session, answers, timeout):
-            return
-        out.print(f"debug session open with {sid}")
-        threading.Thread(target=_to_gdb, args=(session, answers, gdb), name="debug-to-gdb",
+    opened, done = threading.Event(), threading.Event()
+    with client() as api, client() as stream:
+        threading.Thread(target=_follow, args=(stream, sid, opened, done, answers), name="debug-stream",
                          daemon=True).start()
         try:
-            while data := gdb.recv(READ_SIZE):
-                if not _post(api, sid, session.data(data)):
-                    break
-        except OSError:
-            pass
-        _post(api, sid, session.close())
-        answers.put(None)
+            if not _open(api, sid, session, opened, answers, timeout):
+                return
+            out.print(f"debug session open with {sid}")
+            threading.Thread(target=_to_gdb, args=(session, answers, gdb), name="debug-to-gdb",
+                             daemon=True).start()
+            try:
+                while data := gdb.recv(READ_SIZE):
+                    if not _post(api, sid, session.data(data)):
+                        break
+            except OSError:
+                pass
+            _post(api, sid, session.close())
+            answers.put(None)
+        finally:
+            done.set()  # leaving `with` closes the stream: its thread ends
     out.print("debug session closed")
 
 
-def _follow(sid: str, opened: threading.Event, answers: queue.Queue) -> None:
-    """The device's debug messages as the service relays them, onto `answers`."""
+def _open(api: ApiClient, sid: str, session: DeveloperSession, opened: threading.Event,
+          answers: queue.Queue, timeout: float) -> bool:
+    """Open the session: the stream first (so that no answer is missed), then OPEN, then its answer."""
+    if not opened.wait(timeout):
+        err.print("the service did not open the device's debug stream")
+        return False
+    return _post(api, sid, session.open()) and _await_open(session, answers, timeout)
+
+
+def _follow(api: ApiClient, sid: str, opened: threading.Event, done: threading.Event,
+            answers: queue.Queue) -> None:
+    """The device's debug messages as the service relays them, onto `answers`, until the stream ends
+    (the session's end closes `api`)."""
     try:
-        with client() as api:
-            stream = api.events(api_path("v1", "Devices", sid, "Debug", "Stream"), on_open=opened.set)
-            for name, data in stream:
-                if name == "debug":
-                    answers.put(base64.b64decode(str(data.get("payload", ""))))
-    except (ApiError, ValueError) as exc:
-        err.print(f"the debug stream ended: {exc}")
+        for name, data in api.events(api_path("v1", "Devices", sid, "Debug", "Stream"), on_open=opened.set):
+            if name == "debug":
+                answers.put(base64.b64decode(str(data.get("payload", ""))))
+    except (ApiError, ValueError, RuntimeError) as exc:
+        if not done.is_set():
+            err.print(f"the debug stream ended: {exc}")
     finally:
         answers.put(None)
 
