@@ -17,6 +17,7 @@ from ..common.api_client import ApiClient, ApiError, api_path
 from . import params
 from .credentials import client
 from .output import err, fail, out
+from .service_cmds import _call
 
 if TYPE_CHECKING:  # the channel (cryptography) loads when a session starts, not for --help
     from ..common.debug_channel import DeveloperSession
@@ -43,10 +44,7 @@ def debug(
     except keys.KeyFileError as exc:
         raise fail(str(exc)) from None
     with client() as api:
-        try:
-            sid = api.get(api_path("v1", "Devices", device))["sid"]
-        except ApiError as exc:
-            raise fail(str(exc), 1) from None
+        sid = _call(api.get, api_path("v1", "Devices", device))["sid"]
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -12,7 +12,7 @@ from ..common.api_client import ApiClient, ApiError, api_path
 from . import apps_cmd, params
 from .credentials import client
 from .output import fail, out, print_json
-from .service_cmds import print_log_line, update_status, upload_app, wait_for_update
+from .service_cmds import _call, print_log_line, update_status, upload_app, wait_for_update
 
 STREAM_OPEN_TIMEOUT_S = 30.0
 
@@ -57,13 +57,13 @@ def deploy(
                   f"{'signed' if signing_key else 'unsigned'}")
     with client() as api:
         # Every device is found before anything is uploaded.
-        sids = [_step(api.get, api_path("v1", "Devices", name))["sid"] for name in device]
+        sids = [_call(api.get, api_path("v1", "Devices", name))["sid"] for name in device]
         lines = _follow_in_background(sids[0]) if logs else None
-        app = _step(upload_app, api, bundle.to_bytes(), f"{firmware.stem}.zip", unique_name, as_json)
+        app = upload_app(api, bundle.to_bytes(), f"{firmware.stem}.zip", unique_name, as_json)
         if not as_json:
             out.print(f"uploaded: app {app['sid']} (hash {app['hash']})")
         form = {"TargetApp": app["sid"], **({"LoggingEnabled": True} if logs else {})}
-        rows = [_step(api.post, api_path("v1", "Devices", sid), form) for sid in sids]
+        rows = [_call(api.post, api_path("v1", "Devices", sid), form) for sid in sids]
         if not as_json:
             out.print(f"targeted {', '.join(row['sid'] for row in rows)} with {app['sid']}")
         if wait:
@@ -78,13 +78,6 @@ def deploy(
         raise fail(f"{', '.join(failed)} failed to update to {app['sid']}.", 1)
     if lines is not None:
         _print_lines(lines, as_json)
-
-
-def _step(function, *args):
-    try:
-        return function(*args)
-    except ApiError as exc:
-        raise fail(str(exc), 1) from None
 
 
 def _follow_in_background(device: str) -> queue.Queue:

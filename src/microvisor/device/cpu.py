@@ -43,13 +43,13 @@ class Cpu:
     def __init__(self) -> None:
         self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
         self.uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M33)
-        # Registers go straight through the C API: the binding's generic path costs ~10 µs a
-        # call, and exception entry and return need dozens of accesses.
+        # Registers go straight through the C API: the binding's generic path costs ~10 µs a call,
+        # and the device loop reads some at every slice.
         self._handle = self.uc._uch
         self._value = ctypes.c_uint32()
         self._value_ref = ctypes.byref(self._value)
         self._batches: dict[tuple[str, ...], _Batch] = {}
-        self._buffer = ctypes.create_string_buffer(64)  # small reads (a frame, a vector) reuse it
+        self._buffer = ctypes.create_string_buffer(64)  # small reads (an instruction, a word) reuse it
 
     def reg(self, name: str) -> int:
         status = uclib.uc_reg_read(self._handle, REGISTERS[name], self._value_ref)
@@ -66,21 +66,12 @@ class Cpu:
             raise UcError(status)
 
     def regs(self, names: tuple[str, ...]) -> list[int]:
-        """Several registers in one call to Unicorn (the exception path reads a dozen at a time)."""
+        """Several registers in one call to Unicorn (the device loop reads the masks at every slice)."""
         batch = self._batch(names)
         status = uclib.uc_reg_read_batch(self._handle, batch.ids, batch.pointers, len(names))
         if status:
             raise UcError(status)
         return [value.value for value in batch.values]
-
-    def set_regs(self, names: tuple[str, ...], values: list[int] | tuple[int, ...]) -> None:
-        """Several registers written in one call (a PC keeps its Thumb bit as in `set_reg`)."""
-        batch = self._batch(names)
-        for slot, name, value in zip(batch.values, names, values, strict=True):
-            slot.value = (value | 1 if name == "pc" else value) & 0xFFFF_FFFF
-        status = uclib.uc_reg_write_batch(self._handle, batch.ids, batch.pointers, len(names))
-        if status:
-            raise UcError(status)
 
     def _batch(self, names: tuple[str, ...]) -> _Batch:
         batch = self._batches.get(names)

@@ -9,7 +9,6 @@ what it reports into the faults the core raises.
 from __future__ import annotations
 
 import ctypes
-import struct
 
 from unicorn import UC_HOOK_INTR
 from unicorn import arm_const as A
@@ -21,7 +20,6 @@ from .memory_map import SRAM
 from .nvic import HARDFAULT, USAGEFAULT, Nvic
 from .scs import INVPC, INVSTATE, STKERR, UNSTKERR, Scs
 
-FRAME_NAMES = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr")
 FRAME_SIZE = 32
 NO_EXCEPTION = -1
 # The registers the native code reads and writes, in the order of its enum.
@@ -79,6 +77,7 @@ class ExceptionEngine:
             stop=stop_flag, ram_start=SRAM.start, ram_end=SRAM.end, return_in_place=1,
             intno=NO_EXCEPTION)
         self._core_ref = ctypes.byref(self._core)
+        self._core_address = ctypes.addressof(self._core)
         self._uch = cpu.uc._uch
         self._systick = ctypes.cast(library.mv_exception_systick, ctypes.c_void_p).value
         native_library.hook(cpu.uc, UC_HOOK_INTR, library.mv_exceptions_intr, self._core)
@@ -96,7 +95,7 @@ class ExceptionEngine:
         """(the C function, its argument) that pends SysTick and takes it when nothing stands in its
         way, for the cycle counter to call at SysTick's wrap (the vector table as it is now)."""
         self._core.vtor = self.scs.vtor
-        return self._systick, ctypes.addressof(self._core)
+        return self._systick, self._core_address
 
     def take_event(self) -> tuple[int, Fault | None] | None:
         """The CPU exception that ended the last run of the emulation, if one did, with the fault
@@ -107,11 +106,6 @@ class ExceptionEngine:
         intno, failure, exc_return = core.intno, core.failure, core.info[1]
         core.intno, core.failure = NO_EXCEPTION, 0
         return intno, (self._return_fault(failure, exc_return) if failure else None)
-
-    def frame(self, sp: int) -> dict[str, int]:
-        """The eight stacked words at `sp`."""
-        words = struct.unpack("<8I", self.cpu.read(sp, FRAME_SIZE))
-        return dict(zip(FRAME_NAMES, words, strict=True))
 
     def enter(self, number: int, return_address: int | None = None) -> None:
         """Stack the context, switch to Handler mode on the main stack, branch to the vector; the

@@ -13,9 +13,9 @@ import math
 from unicorn import UC_HOOK_BLOCK, Uc
 
 from . import native_library
+from .clock import NS_PER_S, VirtualClock
 from .memory_map import CORE_HZ
 
-NS_PER_S = 1_000_000_000
 _RATIO = math.gcd(NS_PER_S, CORE_HZ)
 
 NEVER = (1 << 64) - 1
@@ -72,18 +72,14 @@ class CycleCounter:
         return ctypes.addressof(self._counter) + _Counter.stop.offset
 
     # --- the periodic event the hook runs itself ----------------------------------------------
-    def hand_over(self, at_ns: int, step_ns: int, skipped_ns: int, action: int, action_arg: int) -> None:
+    def hand_over(self, clock: VirtualClock, at_ns: int, step_ns: int, action: int, action_arg: int) -> None:
         """Run an event at virtual time `at_ns` and every `step_ns` after it, in the hook: the C
         function at `action` (called with `action_arg` and the address of the block about to run)
-        does its work; `skipped_ns` ties cycles to virtual time for the run (clock.py)."""
+        does its work; cycles are tied to virtual time as `clock` ties them for this run."""
         counter = self._counter
-        counter.event_ns, counter.step_ns, counter.skipped_ns = at_ns, step_ns, skipped_ns
+        counter.event_ns, counter.step_ns, counter.skipped_ns = at_ns, step_ns, clock.skipped_ns
         counter.action, counter.action_arg, counter.events = action, action_arg, 0
-        counter.event_at = max(0, -(-(at_ns - skipped_ns) * CORE_HZ // NS_PER_S))
-
-    @property
-    def handed_over(self) -> bool:
-        return self._counter.event_at != NEVER
+        counter.event_at = max(0, clock.cycles_until(at_ns))
 
     def take_events(self) -> tuple[int, int]:
         """(events run since the last call, the virtual time of the next one)."""

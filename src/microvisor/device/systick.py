@@ -94,8 +94,8 @@ class SysTick:
         taking the interrupt (when the interrupt is enabled and the counter reloads)."""
         if self._timer is None or self._counter is not None or not (self.csr & TICKINT and self.rvr):
             return
-        counter.hand_over(self._timer.at_ns, self._ns_for_ticks(self.rvr + 1), self._clock.skipped_ns,
-                          action, action_arg)
+        counter.hand_over(self._clock, self._timer.at_ns, self._ns_for_ticks(self.rvr + 1), action,
+                          action_arg)
         self._timer.cancel()
         self._timer = None
         self._counter = counter
