@@ -4,10 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := build
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi gdb-multiarch cmake make mosquitto \
-	gcc mosquitto-dev libmosquitto-dev libssl-dev
+	gcc mosquitto-dev libmosquitto-dev libssl-dev softhsm2 chromium
 TOOLCHAIN := sdk/cmake/arm-none-eabi.cmake
 
-.PHONY: setup apt venv bytecode examples demo test bench lint clean
+.PHONY: setup apt venv bytecode examples demo demo-factory test bench lint clean
 
 setup: apt venv bytecode
 
@@ -40,6 +40,10 @@ examples: setup
 demo: examples
 	$(PY) scripts/demo.py --examples $(BUILD)/examples
 
+# The factory: an SFI card on a SoftHSM2 token, an SPI image, three blank chips through the station.
+demo-factory: examples
+	$(PY) scripts/demo_factory.py --examples $(BUILD)/examples
+
 test: setup
 	$(PY) -m pytest -q
 
@@ -61,12 +65,15 @@ bench: examples bench-apt
 bench-startup: examples
 	$(PY) bench/startup.py
 
-.PHONY: bench-fleet bench-debug
+.PHONY: bench-fleet bench-debug bench-factory
 bench-fleet: examples
 	$(PY) bench/fleet.py
 
 bench-debug: examples
 	$(PY) bench/debug.py
+
+bench-factory: examples
+	$(PY) bench/factory.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench scripts

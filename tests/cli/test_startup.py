@@ -21,7 +21,7 @@ from microvisor.common.manifest_schema import AppBody, KernelMeta
 # Packages a command loads only when its own work needs them.
 HEAVY = ("pydantic", "cryptography", "google.protobuf", "capstone", "unicorn", "elftools", "httpx", "paho",
          "sqlalchemy", "fastapi", "uvicorn", "microvisor.device", "microvisor.kernel",
-         "microvisor.cloud.service")
+         "microvisor.cloud.service", "pkcs11", "microvisor.factory")
 PROBE = """
 import json, sys
 from microvisor.cli.main import app
@@ -49,7 +49,9 @@ def heavy(modules: set[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["device", "run", "--help"], ["apps", "bundle", "--help"],
-                                  ["kernel", "build", "--help"], ["server", "--help"]])
+                                  ["kernel", "build", "--help"], ["server", "--help"],
+                                  ["factory", "card", "issue", "--help"], ["factory", "station", "--help"],
+                                  ["factory", "image", "--help"], ["device", "blank", "--help"]])
 def test_help_loads_no_heavy_package(args, tmp_path):
     assert heavy(loaded(args, tmp_path)) == []
 

@@ -159,6 +159,7 @@ def hostile_values(kind: str, inputs: Path) -> list[str | bytes]:
         "host": ["", "::::", "é"],
         "address": ["", "::::", "h:99999", "http://h:1"],
         "url": ["", "http://[::1", "ftp://h", "http://h:99999"],
+        "dut": ["", "h:1", "h:0:2", "h:1:99999", "é=h:1:2", "a/b:1:2"],
         "file": [missing, folder, truncated, bomb, garbage],
         "output": [folder, "", under_file, str(inputs / "no-such-folder" / f"{TOKEN}.zip")],
         "folder": [missing, garbage, folder, "", under_file],

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from microvisor.cloud.app import create_app
 from microvisor.cloud.service import Service
+from microvisor.cloud.store import factory
 from microvisor.common import keys
 
 from ..cloud import conftest as cloud
@@ -83,8 +84,8 @@ class RecordingLink:
         self.sent.append((device_sid, kind, payload))
 
 
-def _resources(api: cloud.Api) -> dict[str, str]:
-    """A device that targets an app, a signing key, and a config and a secret of each owner."""
+def _resources(service: Service, api: cloud.Api) -> dict[str, str]:
+    """A device that targets an app, a signing key, a config and a secret of each owner, a factory card."""
     device = api.register(UniqueName="fuzz-unit")["sid"]
     app = api.upload(cloud.app_bundle(), UniqueName="fuzz-app").json()["sid"]
     signing_key = api.register_key(keys.generate())["sid"]
@@ -92,12 +93,15 @@ def _resources(api: cloud.Api) -> dict[str, str]:
     for owner in ("/v1", f"/v1/Devices/{device}"):
         for family in ("Configs", "Secrets"):
             assert api.post(f"{owner}/{family}", data={"Key": KEY, "Value": "v"}).status_code == 201
-    return {"device": device, "app": app, "signing_key": signing_key}
+    with service.database.transaction() as session:
+        card = factory.create_card(session, api.sid, keys.raw_public(keys.generate().public_key()), 5).sid
+    return {"device": device, "app": app, "signing_key": signing_key, "card": card}
 
 
 def _known(path: str, names: list[str], resources: dict[str, str]) -> dict[str, str]:
     """Path parameters naming the account's own resources."""
-    sid = {"/v1/Devices": "device", "/v1/Apps": "app", "/v1/SigningKeys": "signing_key"}
+    sid = {"/v1/Devices": "device", "/v1/Apps": "app", "/v1/SigningKeys": "signing_key",
+           "/v1/Factory/Cards": "card", "/v1/Factory/Certificates": "device"}
     chosen = {"DeviceSid": resources["device"], "AppSid": resources["app"], "Key": KEY}
     if "Sid" in names:
         chosen["Sid"] = resources[next(kind for prefix, kind in sid.items() if path.startswith(prefix))]
@@ -146,7 +150,7 @@ class Findings:
 @pytest.mark.timeout(150)
 def test_the_api_keeps_to_its_own_openapi(service: Service, api: cloud.Api, monkeypatch):
     monkeypatch.setattr(service, "worker", RecordingLink())
-    resources = _resources(api)
+    resources = _resources(service, api)
     credentials = base64.b64encode(f"{api.sid}:{api.token}".encode()).decode()
     coverage_auth = {"Authorization": f"Basic {credentials}"}  # generated requests take it from config
     findings = Findings()

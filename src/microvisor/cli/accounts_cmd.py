@@ -26,7 +26,8 @@ SID = params.argument(params.ACCOUNT_SID, metavar="ACCOUNT_SID")
 JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
-def _database(data: Path, database_url: str | None) -> Database:
+def operator_database(data: Path, database_url: str | None) -> Database:
+    """The service's database for an operator's command (made and migrated if need be)."""
     from ..cloud.service import StartupError, open_database  # the service's modules load only here
 
     try:
@@ -51,7 +52,7 @@ def create(name: str | None = params.option(None, "--name", type=NAME,
 
     if name is not None and len(name) > UNIQUE_NAME_LENGTH:
         raise fail(f"--name is longer than {UNIQUE_NAME_LENGTH} characters.")
-    database = _database(data, database_url)
+    database = operator_database(data, database_url)
     try:
         with database.transaction() as session:
             account, token = create_account(session, name or "")
@@ -69,7 +70,7 @@ def list_(data: Path = DATA, database_url: str | None = DATABASE, as_json: bool 
     """List the accounts and whether each is active."""
     from ..cloud.store.accounts import list_accounts
 
-    database = _database(data, database_url)
+    database = operator_database(data, database_url)
     try:
         with database.transaction() as session:
             rows = [_row(account) for account in list_accounts(session)]
@@ -91,7 +92,7 @@ def list_(data: Path = DATA, database_url: str | None = DATABASE, as_json: bool 
 def _set_disabled(sid: str, disabled: bool, data: Path, database_url: str | None) -> None:
     from ..cloud.store.accounts import set_disabled
 
-    database = _database(data, database_url)
+    database = operator_database(data, database_url)
     try:
         with database.transaction() as session:
             set_disabled(session, sid, disabled)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -404,3 +405,69 @@ def inspect(
     for name, value in rows:
         table.add_row(Text(name, style="bold"), value)
     out.print(table)
+
+
+BLANK_FAULTS = ("qspi-missing", "qspi-wrong-size", "qspi-stuck", "no-radio")  # device/qspi.py QSPI_FAULTS
+
+
+@app.command("blank")
+def blank(
+    directory: Path = params.argument(params.NEW_FOLDER, metavar="DIR",
+                                      help="The chip's folder: made when new, powered on again "
+                                           "when it exists."),
+    platform_dir: Path | None = params.option(None, "--platform", type=params.FOLDER, metavar="PDIR",
+                                              help="The platform the chip is made for (a new chip only): "
+                                                   "its root-key hash goes into OTP, its chip key derives "
+                                                   "from the platform's SFI master."),
+    fault: str | None = params.option(None, "--fault", type=params.Choice(BLANK_FAULTS),
+                                      help="Build the board with this fault (a new chip only)."),
+    radio: str = params.option("cellular", "--radio", type=params.Choice(("cellular", "wifi")),
+                               help="The board's radio module (a new chip only)."),
+    chip_uid: bytes | None = params.option(None, "--chip-uid", type=params.HexBytes(12),
+                                           help="The chip's unique ID (a new chip only; random by default)."),
+    debug_port: int = params.option(0, "--debug-port", type=params.port(zero_picks=True), metavar="PORT",
+                                    help="Serve the debug port on 127.0.0.1:PORT while it is open."),
+    uart_port: int = params.option(0, "--uart-port", type=params.port(zero_picks=True), metavar="PORT",
+                                   help="Serve the provisioning UART on 127.0.0.1:PORT."),
+    fast: bool = typer.Option(False, "--fast", help="Run the application core flat out (unpaced)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the chip and its ports as one JSON line."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log the ROM's and the chip's steps."),
+) -> None:
+    """Power on a virtual STM32U585 on the factory line: a new chip is blank (TrustZone off,
+    debug port open, empty flash, a ROM with a chip-unique key and ID); the installer station
+    (`microvisor factory station`) programs it over the debug port and talks to it over the
+    provisioning UART. Runs until interrupted; run it again on the same folder after a power cut."""
+    from ..common.platform import Platform, PlatformError
+    from ..device.factory_chip import FactoryChip, make_blank
+    from ..device.state import MARKER_FILE, Board, DeviceState, StateError
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if not (directory / MARKER_FILE).exists():
+            if platform_dir is None:
+                raise fail("a new chip needs --platform PDIR (the platform it is made for).")
+            platform = Platform(platform_dir)
+            board = Board(radio=None if fault == "no-radio" else radio,
+                          qspi_fault=None if fault in (None, "no-radio") else fault)
+            make_blank(directory, platform.root_key_hash, platform.sfi_master(), board, chip_uid)
+        elif platform_dir is not None or fault is not None or chip_uid is not None:
+            raise fail(f"{directory} holds a chip already: --platform, --fault and --chip-uid make new ones.")
+        chip = FactoryChip(directory, debug_port, uart_port, paced=not fast)
+        with DeviceState.open(directory, create=False) as state:
+            uid = state.option_bytes.chip_uid.hex()
+    except (PlatformError, StateError, OSError) as exc:
+        raise fail(f"cannot power the chip on: {exc}") from None
+    if as_json:
+        sys.stdout.write(json.dumps({"chip_uid": uid, "debug_port": chip.debug_port,
+                                     "uart_port": chip.uart.port, "path": str(directory)}) + "\n")
+    else:
+        out.print(f"chip {uid}: debug port 127.0.0.1:{chip.debug_port}, provisioning UART "
+                  f"127.0.0.1:{chip.uart.port}")
+    sys.stdout.flush()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: chip.stop())
+    try:
+        chip.run()
+    except StateError as exc:
+        raise fail(f"the chip stopped: {exc}", 1) from None

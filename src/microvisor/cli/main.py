@@ -10,6 +10,7 @@ from . import (
     debug_cmd,
     deploy_cmd,
     device_cmd,
+    factory_cmd,
     kernel_cmd,
     keys_cmd,
     platform_cmd,
@@ -33,6 +34,7 @@ app.add_typer(service_cmds.devices, name="devices")
 app.add_typer(service_cmds.logs, name="logs")
 app.add_typer(service_cmds.configs, name="configs")
 app.add_typer(service_cmds.secrets, name="secrets")
+app.add_typer(factory_cmd.app, name="factory")
 app.command("login")(service_cmds.login)
 app.command("deploy")(deploy_cmd.deploy)
 service_cmds.devices.command("debug")(debug_cmd.debug)

@@ -268,6 +268,30 @@ class HexBytes(ParamType):
         return bytes.fromhex(text)
 
 
+class DutAddress(ParamType):
+    """A DUT on the station's fixture: [NAME=]HOST:DEBUG_PORT:UART_PORT; returns (name, host, debug, uart)."""
+
+    kind = "dut"
+    metavar = "[NAME=]HOST:DEBUG:UART"
+
+    def __init__(self) -> None:
+        shape = "[NAME=]HOST:DEBUG_PORT:UART_PORT"
+        super().__init__(f"a DUT address ({shape})", shape)
+
+    def check(self, text: str) -> tuple[str, str, int, int]:
+        name, _, address = text.rpartition("=")
+        host, _, ports = address.partition(":")
+        debug, _, uart = ports.partition(":")
+        tcp = Integer(1, 65535, meaning="a TCP port")
+        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", host) \
+                or (name and not re.fullmatch(r"[ -~]{1,64}", name)):
+            raise self.refuse(text)
+        try:
+            return name or f"{host}:{uart}", host, tcp.check(debug), tcp.check(uart)
+        except ValueError as exc:
+            raise self.refuse(text, str(exc).rstrip(".")) from None
+
+
 class Choice(ParamType):
     """One of a few words."""
 
@@ -515,6 +539,10 @@ TEXT = Text()
 ANY_TEXT = Text("UTF-8 text", one_line=False)  # values of configs and secrets: may span lines
 NAME = Name()
 ACCOUNT_SID = Pattern(r"AC[0-9a-f]{32}", "an account SID", "AC and 32 hex digits", "SID")
+CARD_SID = Pattern(r"FC[0-9a-f]{32}", "a factory card SID", "FC and 32 hex digits", "SID")
+# A PKCS#11 token label: 32 bytes padded with spaces, so none at either end (ASCII keeps bytes = characters).
+TOKEN_LABEL = Pattern(r"[!-~](?:[ -~]{0,30}[!-~])?", "a token label",
+                      "1 to 32 printable ASCII characters, no space at either end", "LABEL")
 AUTH_TOKEN = Text("an auth token (printable ASCII)", ascii_only=True)
 SERVICE_URL = ServiceUrl()
 ADDRESS = Address()

@@ -40,6 +40,12 @@ class Unauthorized(ServiceError):
     status = 401
 
 
+class Forbidden(ServiceError):
+    """The caller may not do this (a factory card that is not its own, revoked, or out of licences)."""
+
+    status = 403
+
+
 class NotFound(ServiceError):
     """No such resource for this account (another account's resources do not exist for it)."""
 

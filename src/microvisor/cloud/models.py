@@ -1,5 +1,5 @@
 """The store's tables (SQLAlchemy 2): accounts and their signing keys, apps and their layers, devices and
-what they report."""
+what they report, the factory's cards, challenges, certified chips, results and rejections."""
 
 from __future__ import annotations
 
@@ -223,4 +223,91 @@ class DeviceDebugMessage(Base):
     id: Mapped[int] = mapped_column(RowId, primary_key=True)  # the message's sequence on the stream
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+# --- the factory (issue 10): SFI cards, the service's single-use challenges, and what stations report ---
+CHIP_UID_LENGTH = 24  # a 96-bit chip UID in hex
+RAW_KEY_LENGTH = 130  # a P-256 public key, X9.62 uncompressed, in hex
+CHALLENGE_LENGTH = 32  # 16 bytes in hex
+
+
+class FactoryCard(Base):
+    """An SFI card (a token holding a P-256 key) the platform operator issued to an account, with its
+    licences: the service counts what is used, the card cannot."""
+
+    __tablename__ = "factory_cards"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[str] = mapped_column(String(RAW_KEY_LENGTH))  # hex, X9.62 uncompressed
+    licences: Mapped[int] = mapped_column(Integer)
+    licences_used: Mapped[int] = mapped_column(Integer, default=0)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class FactoryChallenge(Base):
+    """A challenge the service gave a station of an account; one attestation may carry it, once."""
+
+    __tablename__ = "factory_challenges"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    challenge: Mapped[str] = mapped_column(String(CHALLENGE_LENGTH), unique=True)  # hex
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    date_expires: Mapped[datetime.datetime] = mapped_column(UtcDateTime, index=True)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FactoryCertifiedChip(Base):
+    """A chip the factory certified: one per chip UID ever, so a clone's second key is refused."""
+
+    __tablename__ = "factory_certified_chips"
+    __table_args__ = (Index("ix_factory_certified_chips_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    chip_uid: Mapped[str] = mapped_column(String(CHIP_UID_LENGTH), unique=True)
+    device_sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("factory_cards.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    public_key: Mapped[str] = mapped_column(String(RAW_KEY_LENGTH))  # the device key, hex
+    certificate: Mapped[str] = mapped_column(Text)  # PEM, as issued (a retry gets it again)
+    station: Mapped[str | None] = mapped_column(String(UNIQUE_NAME_LENGTH))
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+    card: Mapped[FactoryCard] = relationship(lazy="joined")
+
+
+class FactoryResult(Base):
+    """A station's report on one chip: passed, or failed at a step and why."""
+
+    __tablename__ = "factory_results"
+    __table_args__ = (Index("ix_factory_results_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    chip_uid: Mapped[str] = mapped_column(String(CHIP_UID_LENGTH))
+    station: Mapped[str | None] = mapped_column(String(UNIQUE_NAME_LENGTH))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    step: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class FactoryRejection(Base):
+    """A certification the service refused, kept although the request failed: what a hostile factory tried."""
+
+    __tablename__ = "factory_rejections"
+    __table_args__ = (Index("ix_factory_rejections_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    card_sid: Mapped[str | None] = mapped_column(String(SID_LENGTH))  # once the card certificate verified
+    chip_uid: Mapped[str | None] = mapped_column(String(CHIP_UID_LENGTH))  # when the attestation names one
+    station: Mapped[str | None] = mapped_column(String(UNIQUE_NAME_LENGTH))
+    status: Mapped[int] = mapped_column(Integer)  # the HTTP status the station got
+    reason: Mapped[str] = mapped_column(Text)
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)

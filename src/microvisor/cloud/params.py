@@ -82,3 +82,11 @@ SigningKeySid = text("SK[0-9a-f]{32}", "must be a signing key SID: SK and 32 hex
 # A config or secret value; FastAPI reads an empty form field as none. PostgreSQL cannot store NUL in text.
 Value = text(f"[^\\x00]{{1,{VALUE_LENGTH}}}",
              f"must be 1 to {VALUE_LENGTH} characters, none of them NUL")
+FactoryCardSid = text("FC[0-9a-f]{32}", "must be a factory card SID: FC and 32 hex digits")
+CertifiedDeviceSid = text("UV[0-9a-f]{32}", "must be a device SID: UV and 32 hex digits")
+ChipUid = text("[0-9a-fA-F]{24}", "must be a chip UID: 24 hex digits (96 bits)")
+FactoryStep = whole_number(1, 10)
+MAX_REASON = 1000  # characters of a station's reason for a result
+# What a station says about a result: one line, no control characters (so no NUL for PostgreSQL).
+Reason = text(f"[^\\x00-\\x1f\\x7f]{{1,{MAX_REASON}}}",
+              f"must be 1 to {MAX_REASON} characters, none of them a control character")

@@ -7,7 +7,21 @@ import json
 from urllib.parse import quote
 
 from .clock import iso, utc_now
-from .models import App, Config, Device, DeviceDebugMessage, DeviceEvent, DeviceLog, Secret, SigningKey
+from ..common.sids import device_sid
+from .models import (
+    App,
+    Config,
+    Device,
+    DeviceDebugMessage,
+    DeviceEvent,
+    DeviceLog,
+    FactoryCard,
+    FactoryCertifiedChip,
+    FactoryRejection,
+    FactoryResult,
+    Secret,
+    SigningKey,
+)
 from .store.devices import logging_active
 
 HASH_ALGORITHM = "sha256"
@@ -93,3 +107,29 @@ def debug_message(device_sid: str, row: DeviceDebugMessage) -> dict:
 def event(device_sid: str, row: DeviceEvent) -> dict:
     return {"device_sid": device_sid, "sequence": row.id, "type": row.kind,
             "date_created": iso(row.date_created, milliseconds=True), "details": json.loads(row.details)}
+
+
+def factory_card(base: str, account_sid: str, row: FactoryCard) -> dict:
+    return {"sid": row.sid, "account_sid": account_sid, "public_key": row.public_key,
+            "licences": row.licences, "licences_used": row.licences_used,
+            "licences_left": max(row.licences - row.licences_used, 0), "revoked": row.revoked,
+            "date_created": iso(row.date_created), "url": f"{base}/v1/Factory/Cards/{row.sid}"}
+
+
+def factory_certified_chip(base: str, row: FactoryCertifiedChip) -> dict:
+    return {"device_sid": row.device_sid, "chip_uid": row.chip_uid, "card_sid": row.card.sid,
+            "station": row.station, "date_created": iso(row.date_created),
+            "url": f"{base}/v1/Factory/Certificates/{row.device_sid}"}
+
+
+def factory_result(row: FactoryResult) -> dict:
+    return {"sequence": row.id, "chip_uid": row.chip_uid,
+            "device_sid": device_sid(bytes.fromhex(row.chip_uid)), "station": row.station,
+            "passed": row.passed, "step": row.step, "reason": row.reason,
+            "date_created": iso(row.date_created, milliseconds=True)}
+
+
+def factory_rejection(row: FactoryRejection) -> dict:
+    return {"sequence": row.id, "card_sid": row.card_sid, "chip_uid": row.chip_uid, "station": row.station,
+            "status": row.status, "reason": row.reason,
+            "date_created": iso(row.date_created, milliseconds=True)}

@@ -142,6 +142,76 @@ class DeviceEvent(BaseModel):
     details: dict[str, Any]
 
 
+Moment = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class FactoryCard(BaseModel):
+    """This service's addition: an SFI card the platform operator issued to the account, and its licences
+    (the service counts them: a licence is used when a chip is first certified)."""
+
+    sid: str
+    account_sid: str
+    public_key: str = Field(description="The card's P-256 public key, X9.62 uncompressed, in hex.")
+    licences: int
+    licences_used: int
+    licences_left: int
+    revoked: bool
+    date_created: Moment
+    url: Url
+
+
+class FactoryChallenge(BaseModel):
+    """This service's addition: a challenge for one attestation of this account, valid ten minutes."""
+
+    challenge: str = Field(description="16 random bytes in hex.")
+    date_expires: Moment
+
+
+class FactoryCertifiedChip(BaseModel):
+    """This service's addition: a chip a factory station had certified."""
+
+    device_sid: str
+    chip_uid: str = Field(description="The chip's 96-bit unique ID, in hex.")
+    card_sid: str = Field(description="The SFI card that authorized the chip's install.")
+    station: str | None
+    date_created: Moment
+    url: Url
+
+
+class FactoryCertificate(FactoryCertifiedChip):
+    """This service's addition: a certified chip with its device certificate and where it connects."""
+
+    certificate: str = Field(description="PEM client certificate, CN = the device SID, from the platform CA.")
+    ca_certificate: str = Field(description="PEM certificate of the platform CA.")
+    broker: str | None = Field(None, description="host:port of the MQTT broker (mutual TLS) the device "
+                                                 "connects to; null when the service runs no device link.")
+
+
+class FactoryResult(BaseModel):
+    """This service's addition: what a station reported about one chip."""
+
+    sequence: int
+    chip_uid: str
+    device_sid: str
+    station: str | None
+    passed: bool
+    step: int = Field(description="The step of the factory flow (1 to 10) the chip passed or failed at.")
+    reason: str | None
+    date_created: Moment
+
+
+class FactoryRejection(BaseModel):
+    """This service's addition: a certification the service refused, kept though the request failed."""
+
+    sequence: int
+    card_sid: str | None = Field(description="The card, when its certificate verified.")
+    chip_uid: str | None = Field(description="The chip the attestation named, when it named one.")
+    station: str | None
+    status: int = Field(description="The HTTP status the station was answered.")
+    reason: str
+    date_created: Moment
+
+
 class Error(BaseModel):
     code: int
     message: str
@@ -191,4 +261,24 @@ class ListDeviceEventResponse(BaseModel):
 
 class ListSigningKeyResponse(BaseModel):
     signing_keys: list[SigningKey]
+    meta: PageMeta
+
+
+class ListFactoryCardResponse(BaseModel):
+    cards: list[FactoryCard]
+    meta: PageMeta
+
+
+class ListFactoryCertificateResponse(BaseModel):
+    certificates: list[FactoryCertifiedChip]
+    meta: PageMeta
+
+
+class ListFactoryResultResponse(BaseModel):
+    results: list[FactoryResult]
+    meta: PageMeta
+
+
+class ListFactoryRejectionResponse(BaseModel):
+    rejections: list[FactoryRejection]
     meta: PageMeta

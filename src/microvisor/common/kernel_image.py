@@ -12,6 +12,9 @@ if TYPE_CHECKING:  # cryptography and protobuf load when a kernel is built, not 
     from .platform import Platform
 
 KERNEL_SOURCE = Path(__file__).resolve().parents[1] / "kernel"
+# The factory's test program is built and signed the same way (factory/test_program/__init__.py).
+TEST_PROGRAM_SOURCE = Path(__file__).resolve().parents[1] / "factory" / "test_program"
+TEST_PROGRAM_VERSION = "test-program 0.1.0"
 VERSION_NUMBER = 1
 VERSION_STRING = "0.3.0"
 SECURITY_RATCHET = 1

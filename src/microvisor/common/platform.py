@@ -17,6 +17,8 @@ from . import keys
 
 ROOT_KEY, KERNEL_KEY, APP_KEY, CA_KEY, CA_CERT = (
     "root-key.pem", "kernel-signing-key.pem", "app-signing-key.pem", "ca-key.pem", "ca.pem")
+SFI_MASTER = "sfi-master.key"  # 32 secret bytes: every chip's key derives from them (factory_protocol)
+SFI_MASTER_SIZE = 32
 PLATFORM_FILE = "platform.json"
 CERT_DAYS = 3650
 
@@ -71,12 +73,35 @@ class Platform:
         )
         (path / CA_CERT).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         (path / PLATFORM_FILE).write_text(json.dumps({"format": 1, "name": name}, indent=2) + "\n")
-        return cls(path)
+        platform = cls(path)
+        platform.sfi_master()
+        return platform
 
     @property
     def root_key_hash(self) -> bytes:
         """What a device's OTP holds: SHA-256 of the root public key (X9.62 uncompressed)."""
         return hashlib.sha256(keys.raw_public(self.root_key.public_key())).digest()
+
+    def sfi_master(self) -> bytes:
+        """The secret chip keys derive from (made on first use in a platform that predates it)."""
+        path = self.path / SFI_MASTER
+        try:
+            master = path.read_bytes()
+        except FileNotFoundError:
+            master = os.urandom(SFI_MASTER_SIZE)
+            draft = path.with_name(f".{SFI_MASTER}.{os.getpid()}")
+            keys.write_private(draft, master)
+            try:
+                os.link(draft, path)  # whole or not at all; if another process won, use theirs
+            except FileExistsError:
+                return self.sfi_master()
+            finally:
+                draft.unlink()
+        except OSError as exc:
+            raise PlatformError(f"platform {self.path}: cannot read {SFI_MASTER}: {exc}") from None
+        if len(master) != SFI_MASTER_SIZE:
+            raise PlatformError(f"platform {self.path}: {SFI_MASTER} is damaged")
+        return master
 
     def ca_pem(self) -> bytes:
         return self.ca_cert.public_bytes(serialization.Encoding.PEM)

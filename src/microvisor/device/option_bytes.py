@@ -80,15 +80,16 @@ class OptionBytes:
 
     @classmethod
     def open(
-        cls, path: Path | None, *, create: bool = True, chip_uid: bytes | None = None
+        cls, path: Path | None, *, create: bool = True, chip_uid: bytes | None = None,
+        hardware_key: bytes | None = None,
     ) -> OptionBytes:
-        """Load the option bytes from path, or create a blank chip's (random UID unless given)."""
+        """Load the option bytes from path, or create a blank chip's (random UID and key unless given)."""
         if path is not None and path.exists():
             return cls._load(path)
         if not create:
             raise OptionBytesError(f"no option bytes at {path}")
         uid = secrets.token_bytes(CHIP_UID_SIZE) if chip_uid is None else chip_uid
-        option_bytes = cls(path, chip_uid=uid)
+        option_bytes = cls(path, chip_uid=uid, hardware_key=hardware_key)
         log.info("new chip, UID %s", option_bytes.chip_uid.hex())
         option_bytes._save()
         return option_bytes

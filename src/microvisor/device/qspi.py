@@ -14,6 +14,10 @@ QSPI_SECTOR_SIZE = 4096
 QSPI_BLOCK_SIZE = 65536
 QSPI_PAGE_SIZE = 256
 QSPI_JEDEC_ID = bytes((0xC2, 0x85, 0x3A))
+# A board's QSPI faults, for factory tests (`device blank --fault`): no part answers; a part that
+# reports half the capacity (density 39h: 256 Mbit); a data line stuck low from 32 MiB up.
+QSPI_FAULTS = ("qspi-missing", "qspi-wrong-size", "qspi-stuck")
+_STUCK_FROM = 32 * 1024 * 1024
 
 
 class QspiFlash:
@@ -24,7 +28,10 @@ class QspiFlash:
     erase punches the holes back where the filesystem allows it.
     """
 
-    def __init__(self, path: Path | None, counter: WriteCounter):
+    def __init__(self, path: Path | None, counter: WriteCounter, fault: str | None = None):
+        if fault is not None and fault not in QSPI_FAULTS:
+            raise FlashError(f"qspi: unknown fault {fault!r}")
+        self.fault = fault
         self._nor = NorFlash(
             path,
             QSPI_SIZE,
@@ -37,6 +44,10 @@ class QspiFlash:
 
     @property
     def jedec_id(self) -> bytes:
+        if self.fault == "qspi-missing":
+            return b"\xff\xff\xff"  # nothing drives the data lines
+        if self.fault == "qspi-wrong-size":
+            return QSPI_JEDEC_ID[:2] + b"\x39"
         return QSPI_JEDEC_ID
 
     @property
@@ -64,7 +75,17 @@ class QspiFlash:
         return self._nor.counter
 
     def read(self, offset: int, length: int) -> bytes:
-        return self._nor.read(offset, length)
+        data = self._nor.read(offset, length)
+        if self.fault == "qspi-missing":
+            return b"\xff" * length
+        if self.fault == "qspi-stuck" and offset + length > _STUCK_FROM:
+            skip = max(_STUCK_FROM - offset, 0)
+            data = data[:skip] + bytes(b & 0xFE for b in data[skip:])
+        return data
+
+    def _answering(self) -> None:
+        if self.fault == "qspi-missing":
+            raise FlashError("qspi: no flash part answers")
 
     def program(self, offset: int, data: bytes) -> None:
         """Page program: 1..256 bytes that do not cross a 256-byte page boundary; one write."""
@@ -76,6 +97,7 @@ class QspiFlash:
                 f"qspi: page program at {offset:#x} of {length} bytes crosses a "
                 f"{QSPI_PAGE_SIZE}-byte page boundary"
             )
+        self._answering()
         self._nor.program(offset, data)
 
     def program_pages(self, offset: int, data: bytes) -> None:
@@ -88,16 +110,19 @@ class QspiFlash:
 
     def erase_sector(self, index: int) -> None:
         """Erase one 4 KiB sector: one write."""
+        self._answering()
         self._nor.erase_page(index)
 
     def erase_dirty(self, offset: int, length: int) -> int:
         """Erase the sectors covering [offset, offset + length) that are not blank; one write each."""
+        self._answering()
         return self._nor.erase_dirty(offset, length)
 
     def erase_block(self, index: int) -> None:
         """Erase one 64 KiB block: one write."""
         if not 0 <= index < QSPI_SIZE // QSPI_BLOCK_SIZE:
             raise FlashError(f"qspi: block {index} does not exist")
+        self._answering()
         self._nor.erase_span(index * QSPI_BLOCK_SIZE, QSPI_BLOCK_SIZE)
 
     def flush(self) -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -22,7 +23,7 @@ from .flash import (
 )
 from .memory_map import APP_FLASH_SIZE
 from .option_bytes import BackupRegisters, OptionBytes, OptionBytesError, atomic_write
-from .qspi import QspiFlash
+from .qspi import QSPI_FAULTS, QspiFlash
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ INTERNAL_FLASH_FILE = "internal_flash.bin"
 QSPI_FILE = "qspi.bin"
 OPTION_BYTES_FILE = "option_bytes.json"
 BACKUP_FILE = "backup_registers.bin"
+BOARD_FILE = "board.json"  # the board around the chip: its radio and any QSPI fault (default: a good board)
+RADIOS = ("cellular", "wifi")
 
 # The first (secure) MiB of the internal flash array holds the kernel; the application's flash is
 # the second MiB, which the application sees at 0x08000000.
@@ -41,6 +44,31 @@ APP_FLASH_ARRAY_OFFSET = 0x100000
 
 class StateError(Exception):
     """A directory that is not (or not usable as) a device state directory."""
+
+
+@dataclass(frozen=True)
+class Board:
+    """What is soldered around the chip: the radio module (None: missing) and a QSPI fault, if any."""
+
+    radio: str | None = "cellular"
+    qspi_fault: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Board:
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as exc:
+            raise StateError(f"{path} is damaged ({exc})") from None
+        board = cls(**{k: doc.get(k) for k in ("radio", "qspi_fault")}) if isinstance(doc, dict) else None
+        if board is None or board.radio not in (*RADIOS, None) \
+                or board.qspi_fault not in (*QSPI_FAULTS, None):
+            raise StateError(f"{path} does not describe a board")
+        return board
+
+    def save(self, path: Path) -> None:
+        atomic_write(path, (json.dumps(self.__dict__, indent=2) + "\n").encode())
 
 
 class DeviceState:
@@ -57,6 +85,7 @@ class DeviceState:
         qspi: QspiFlash,
         option_bytes: OptionBytes,
         backup: BackupRegisters,
+        board: Board,
     ):
         self.path = path
         self.temporary = temporary
@@ -65,6 +94,7 @@ class DeviceState:
         self.qspi = qspi
         self.option_bytes = option_bytes
         self.backup = backup
+        self.board = board
         self._lock_fd = lock_fd
         self._closed = False
 
@@ -76,10 +106,11 @@ class DeviceState:
         power_cut_after: int | None = None,
         create: bool = True,
         chip_uid: bytes | None = None,
+        hardware_key: bytes | None = None,
     ) -> DeviceState:
         """Open the device in path (creating it if allowed); None: a throw-away device.
 
-        chip_uid is used only when the device is created (random otherwise).
+        chip_uid and hardware_key are used only when the device is created (random otherwise).
         """
         temporary = path is None
         if path is None:
@@ -105,11 +136,13 @@ class DeviceState:
                 name="internal flash",
             )
             opened.append(internal)
-            qspi = QspiFlash(path / QSPI_FILE, counter)
+            board = Board.load(path / BOARD_FILE)
+            qspi = QspiFlash(path / QSPI_FILE, counter, board.qspi_fault)
             opened.append(qspi)
-            option_bytes = OptionBytes.open(path / OPTION_BYTES_FILE, chip_uid=chip_uid)
+            option_bytes = OptionBytes.open(path / OPTION_BYTES_FILE, chip_uid=chip_uid,
+                                            hardware_key=hardware_key)
             backup = BackupRegisters(path / BACKUP_FILE)
-        except (FlashError, OptionBytesError) as e:
+        except (FlashError, OptionBytesError, StateError) as e:
             _abandon(path, temporary, lock_fd, opened)
             raise StateError(f"{path}: {e}") from e
         except BaseException:
@@ -125,6 +158,7 @@ class DeviceState:
             qspi=qspi,
             option_bytes=option_bytes,
             backup=backup,
+            board=board,
         )
 
     def load_app_image(self, image: bytes) -> int:

@@ -1,0 +1,1 @@
+"""The factory: SPI image, SFI card, installer station, Microvisor test program."""
