@@ -19,7 +19,7 @@ from microvisor.cloud.models import Account
 from microvisor.cloud.store import factory
 from microvisor.cloud.store.accounts import set_disabled
 from microvisor.common import factory_protocol, keys
-from microvisor.common.factory_protocol import Attestation, chip_key
+from microvisor.common.factory_protocol import Attestation, chip_key, read_provisioning
 from microvisor.common.sids import device_sid
 
 from .conftest import Api
@@ -119,9 +119,13 @@ def account_id(service, sid: str) -> int:
 def test_a_chip_is_certified_registered_and_uses_a_licence(service, api):
     card = make_card(service, api.sid, licences=2)
     uid = os.urandom(12)
-    response = certify(api, attest(service, card, uid, challenge(api)))
+    issued = challenge(api)
+    response = certify(api, attest(service, card, uid, issued))
     assert response.status_code == 201, response.text
     body = response.json()
+    provisioning = read_provisioning(body["provisioning"], service.platform.root_key_hash, issued)
+    assert provisioning.certificate_pem == body["certificate"]
+    assert provisioning.ca_pem == body["ca_certificate"]
     sid = device_sid(uid)
     assert body["device_sid"] == sid and body["chip_uid"] == uid.hex() and body["card_sid"] == card.sid
     assert body["station"] == STATION and body["url"] == f"http://mv.test/v1/Factory/Certificates/{sid}"

@@ -115,8 +115,13 @@ class Line:
         self.uart.close()
 
 
-def station_answers(card: Card, platform: Platform) -> Callable[[dict[str, Any]], dict | None]:
-    """An honest station with a service that certifies whatever verifies (the service has its own tests)."""
+Answer = Callable[[dict[str, Any]], dict | None]
+
+
+def station_answers(card: Card, platform: Platform, broker: str = "",
+                    tamper: Callable[[str], str] = lambda record: record) -> Answer:
+    """An honest station with a service that certifies whatever verifies (the service has its own tests);
+    `tamper` is what a hostile station does to the service's provisioning record on its way."""
     def answer(message: dict[str, Any]) -> dict | None:
         event = message.get("event")
         if event == "sfi-request":
@@ -127,7 +132,9 @@ def station_answers(card: Card, platform: Platform) -> Callable[[dict[str, Any]]
             attestation = factory_protocol.Attestation.from_json(message["attestation"])
             attestation.verify(platform.sfi_master(), platform.root_key_hash)
             key = x509.load_pem_x509_csr(attestation.csr_pem.encode()).public_key()
-            certificate = platform.issue_certificate(device_sid(attestation.chip_uid), key)
-            return {"certificate": certificate.decode(), "ca_certificate": platform.ca_pem().decode()}
+            certificate = platform.issue_certificate(device_sid(attestation.chip_uid), key).decode()
+            made = factory_protocol.Provisioning(certificate, platform.ca_pem().decode(), broker)
+            record = factory_protocol.sign_provisioning(platform.root_key, attestation.challenge, made)
+            return {"provisioning": tamper(record)}
         return None
     return answer

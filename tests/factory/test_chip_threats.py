@@ -3,10 +3,13 @@ debug port after step 3. The chip runs in this process; the station's side is pl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from microvisor.common import factory_protocol as fp
+from microvisor.common import keys
 from microvisor.common.factory_protocol import chip_key
 from microvisor.common.platform import Platform
 from microvisor.device.state import DeviceState
@@ -97,6 +100,37 @@ def test_a_tampered_image_is_refused_by_the_chip(lines, platform, good_image, pa
         line.stop()
         with DeviceState.open(line.chip.path, create=False) as state:
             assert state.option_bytes.factory_mode
+
+
+def _redirected(record: str) -> str:
+    """The service's record with the broker changed to the station's own (signature kept)."""
+    document = json.loads(record)
+    document["body"]["broker"] = "evil.example:8883"
+    return json.dumps(document)
+
+
+def _resigned(record: str) -> str:
+    """The record signed again by a root key of the station's own."""
+    body = json.loads(record)["body"]
+    made = fp.Provisioning(body["certificate"], body["ca_certificate"], "evil.example:8883")
+    return fp.sign_provisioning(keys.generate(), bytes.fromhex(body["challenge"]), made)
+
+
+def _for_another_challenge(record: str) -> str:
+    """A record the service signed for another attestation (replayed from an earlier chip or run)."""
+    document = json.loads(record)
+    document["body"]["challenge"] = "cd" * 16
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(("tamper", "why"), [(_redirected, "signature does not verify"),
+                                             (_resigned, "not signed by this platform's root key"),
+                                             (_for_another_challenge, "signature does not verify")])
+def test_a_station_cannot_point_the_device_at_another_broker(lines, platform, good_image, tamper, why):
+    line = lines()
+    line.program(good_image)
+    refused = line.until("step-failed", station_answers(Card(platform), platform, "broker:8883", tamper))
+    assert refused["step"] == 7 and why in refused["reason"]
 
 
 def test_the_debug_port_is_closed_for_good_at_step_3(lines, platform, good_image):

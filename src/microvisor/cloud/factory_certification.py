@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class Certification:
     chip: FactoryCertifiedChip
     card_sid: str
     created: bool
+    challenge: bytes = b""  # the attestation's: the provisioning record answers it
 
 
 @dataclass
@@ -86,9 +88,10 @@ def _certify(database: Database, platform: Platform, account_id: int, account_si
         factory.consume_challenge(session, account_id, attestation.challenge)
     key = csr_key(attestation)
     try:
-        return _issue(database, platform, card_id, attestation.chip_uid, key, station)
+        issued = _issue(database, platform, card_id, attestation.chip_uid, key, station)
     except IntegrityError:  # a racing request certified this chip first: it is on record now
-        return _issue(database, platform, card_id, attestation.chip_uid, key, station)
+        issued = _issue(database, platform, card_id, attestation.chip_uid, key, station)
+    return dataclasses.replace(issued, challenge=attestation.challenge)
 
 
 def parse_attestation(text: str) -> Attestation:

@@ -185,6 +185,9 @@ class FactoryCertificate(FactoryCertifiedChip):
     ca_certificate: str = Field(description="PEM certificate of the platform CA.")
     broker: str | None = Field(None, description="host:port of the MQTT broker (mutual TLS) the device "
                                                  "connects to; null when the service runs no device link.")
+    provisioning: str | None = Field(None, description=(
+        "In the answer to a certification: the certificate, the CA and the broker, signed by the platform's "
+        "root key around the attestation's challenge (JSON), for the test program to check."))
 
 
 class FactoryResult(BaseModel):

@@ -12,7 +12,10 @@ messages but can forge none of them:
 - the chip key is HMAC(platform SFI master, chip UID): burnt into the chip when it is made and
   derivable by the service, never readable over the debug port; the test program countersigns the
   device's CSR with it, with the service's single-use challenge inside, so a CSR made anywhere but
-  on that chip, or sent twice, is refused.
+  on that chip, or sent twice, is refused;
+- the provisioning record, signed by the platform's root key around that same challenge, carries
+  the device's certificate, the CA it will trust and the broker it will connect to: a station cannot
+  point a device at a broker of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ CARD_PREFIX = b"mv-sfi-card-v1\0"
 AUTHORIZATION_PREFIX = b"mv-sfi-auth-v1\0"
 CHIP_KEY_PREFIX = b"mv-chip-key-v1\0"
 COUNTERSIGN_PREFIX = b"mv-csr-countersign-v1\0"
+PROVISIONING_PREFIX = b"mv-factory-provisioning-v1\0"
 
 
 class FactoryProtocolError(Exception):
@@ -203,3 +207,46 @@ class Attestation:
         if not hmac.compare_digest(expected, self.countersignature):
             raise FactoryProtocolError("the CSR is not countersigned by the test program on this chip")
         return card
+
+
+# --- the service's answer ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Provisioning:
+    """What a certified device keeps: its certificate, the CA its broker's certificate must chain to,
+    and the broker (host:port; empty when the service runs no device link)."""
+
+    certificate_pem: str
+    ca_pem: str
+    broker: str
+
+
+def sign_provisioning(root_key: keys.PrivateKey, challenge: bytes, provisioning: Provisioning) -> str:
+    """The provisioning record for the attestation that carried this challenge (JSON text)."""
+    body = {"challenge": challenge.hex(), "certificate": provisioning.certificate_pem,
+            "ca_certificate": provisioning.ca_pem, "broker": provisioning.broker}
+    signature = keys.sign(root_key, PROVISIONING_PREFIX + canonical(body))
+    return canonical({"body": body, "root": keys.raw_public(root_key.public_key()).hex(),
+                      "signature": signature.hex()}).decode()
+
+
+def read_provisioning(data: bytes | str, root_key_hash: bytes, challenge: bytes) -> Provisioning:
+    """The record, if this platform's root key signed it for this challenge; else FactoryProtocolError."""
+    what = "provisioning record"
+    document = load_document(data, what)
+    body = document.get("body")
+    if not isinstance(body, dict):
+        raise FactoryProtocolError("the provisioning record has no body")
+    root = _hex(document, "root", keys.RAW_PUBLIC_SIZE, what)
+    if hashlib.sha256(root).digest() != root_key_hash:
+        raise FactoryProtocolError("the provisioning record is not signed by this platform's root key")
+    signature = _hex(document, "signature", keys.SIGNATURE_SIZE, what)
+    try:
+        root_key = keys.from_raw_public(root)
+    except keys.KeyFileError as exc:
+        raise FactoryProtocolError(f"the provisioning record holds a bad key ({exc})") from None
+    if not keys.verify(root_key, signature, PROVISIONING_PREFIX + canonical(body)):
+        raise FactoryProtocolError("the provisioning record's signature does not verify")
+    if _hex(body, "challenge", CHALLENGE_SIZE, what) != challenge:
+        raise FactoryProtocolError("the provisioning record answers another attestation")
+    return Provisioning(_text(body, "certificate", what), _text(body, "ca_certificate", what),
+                        _text(body, "broker", what) if body.get("broker") else "")

@@ -343,8 +343,7 @@ class _DutRun:
         except StepFailure as failure:
             uart.send({"refused": str(failure)})
             raise
-        uart.send({"certificate": answer.get("certificate"), "ca_certificate": answer.get("ca_certificate"),
-                   "broker": answer.get("broker"), "server": self.station.api.url})
+        uart.send({"provisioning": answer.get("provisioning")})
 
     def _service(self, method: str, path: str, step: int,
                  data: dict[str, str] | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 
 from .. import paging, params, resources, schemas
 from ..auth import CurrentCaller
+from ...common.factory_protocol import Provisioning, sign_provisioning
 from ..clock import iso
 from ..errors import InvalidRequest
 from ..factory_certification import certify
@@ -88,9 +89,11 @@ def create_certificate(
     result = certify(service.database, service.platform, caller.account_id, caller.account_sid, attestation,
                      station)
     response.status_code = 201 if result.created else 200
+    ca = service.platform.ca_pem().decode()
+    provisioning = Provisioning(result.chip.certificate, ca, service.broker_address or "")
     return {**resources.factory_certified_chip(base_url(request), result.chip),
-            "certificate": result.chip.certificate, "ca_certificate": service.platform.ca_pem().decode(),
-            "broker": service.broker_address}
+            "certificate": result.chip.certificate, "ca_certificate": ca, "broker": service.broker_address,
+            "provisioning": sign_provisioning(service.platform.root_key, result.challenge, provisioning)}
 
 
 @router.get("/v1/Factory/Certificates", operation_id="ListFactoryCertificate", tags=[CERTIFICATES_TAG],

@@ -10,7 +10,12 @@ from cryptography.x509.oid import NameOID
 
 from microvisor.common import keys, spi_image
 from microvisor.common.bundle import Bundle, BundleError
-from microvisor.common.factory_protocol import CHALLENGE_SIZE, Attestation
+from microvisor.common.factory_protocol import (
+    CHALLENGE_SIZE,
+    Attestation,
+    FactoryProtocolError,
+    read_provisioning,
+)
 from microvisor.common.sids import device_sid
 from microvisor.device.boot_rom import BootRom, check_kernel
 from microvisor.device.flash import FlashError
@@ -69,13 +74,16 @@ def _certify(state: Any, uart: Any, pending: Identity | None) -> Identity:
                               challenge).countersigned(state.option_bytes.hardware_key)
     uart.send({"event": "attestation", "step": 6, "attestation": attestation.to_json()})
     answer = uart.receive(ANSWER_TIMEOUT_S)
-    if "certificate" not in answer:
+    if "provisioning" not in answer:
         raise StepFailed(7, f"the service refused the CSR: {answer.get('refused', 'no reason given')}")
+    try:
+        provisioning = read_provisioning(str(answer["provisioning"]), state.option_bytes.root_key_hash,
+                                         challenge)
+    except FactoryProtocolError as exc:
+        raise StepFailed(7, f"the answer is not the service's: {exc}") from None
     identity = Identity(sid=sid, key_pem=keys.private_pem(key).decode(),
-                        certificate_pem=_checked_certificate(answer.get("certificate"), key, sid),
-                        ca_pem=str(answer.get("ca_certificate") or ""),
-                        server=_text_or_none(answer.get("server")),
-                        broker=_text_or_none(answer.get("broker")))
+                        certificate_pem=_checked_certificate(provisioning.certificate_pem, key, sid),
+                        ca_pem=provisioning.ca_pem, broker=provisioning.broker or None)
     write_identity(state, identity)
     uart.send({"event": "certified", "step": 7, "device_sid": sid, "again": False})
     return identity
@@ -91,10 +99,6 @@ def _checked_certificate(pem: Any, key: Any, sid: str) -> str:
             or [n.value for n in names] != [sid]:
         raise StepFailed(7, "the certificate from the service is not for this chip's key")
     return str(pem)
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _install(state: Any, uart: Any) -> None:
