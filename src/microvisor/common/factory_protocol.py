@@ -83,6 +83,34 @@ def _hex(document: dict[str, Any], name: str, size: int, what: str) -> bytes:
     return value
 
 
+def _root_signed(root_key: keys.PrivateKey, prefix: bytes, body: dict[str, Any]) -> bytes:
+    """A document of the platform's root key: the body, the root's public key, the signature."""
+    signature = keys.sign(root_key, prefix + canonical(body))
+    return canonical({"body": body, "root": keys.raw_public(root_key.public_key()).hex(),
+                      "signature": signature.hex()})
+
+
+def _root_signed_body(data: bytes | str, what: str, prefix: bytes, root_key_hash: bytes) \
+        -> tuple[dict[str, Any], bytes, bytes]:
+    """(body, root public key, the document as canonical bytes) of a document the root key with this
+    hash signed; else FactoryProtocolError."""
+    document = load_document(data, what)
+    body = document.get("body")
+    if not isinstance(body, dict):
+        raise FactoryProtocolError(f"the {what} has no body")
+    root = _hex(document, "root", keys.RAW_PUBLIC_SIZE, what)
+    if hashlib.sha256(root).digest() != root_key_hash:
+        raise FactoryProtocolError(f"the {what} is not signed by this platform's root key")
+    signature = _hex(document, "signature", keys.SIGNATURE_SIZE, what)
+    try:
+        root_key = keys.from_raw_public(root)
+    except keys.KeyFileError as exc:
+        raise FactoryProtocolError(f"the {what} holds a bad key ({exc})") from None
+    if not keys.verify(root_key, signature, prefix + canonical(body)):
+        raise FactoryProtocolError(f"the {what}'s signature does not verify")
+    return body, root, canonical(document)
+
+
 def chip_uid_from_hex(text: str) -> bytes:
     return _hex({"chip_uid": text}, "chip_uid", CHIP_UID_SIZE, "chip")
 
@@ -107,38 +135,26 @@ class CardCertificate:
 def issue_card_certificate(root_key: keys.PrivateKey, card: str, account: str, public_key: bytes,
                            licences: int) -> bytes:
     """The signed card certificate (JSON) the platform operator writes onto the card."""
-    body = {"card": card, "account": account, "public_key": keys.raw_public(keys.from_raw_public(public_key))
-            .hex(), "licences": int(licences)}
-    signature = keys.sign(root_key, CARD_PREFIX + canonical(body))
-    return canonical({"body": body, "root": keys.raw_public(root_key.public_key()).hex(),
-                      "signature": signature.hex()})
+    public = keys.raw_public(keys.from_raw_public(public_key)).hex()
+    return _root_signed(root_key, CARD_PREFIX, {"card": card, "account": account, "public_key": public,
+                                                "licences": int(licences)})
 
 
 def read_card_certificate(data: bytes | str, root_key_hash: bytes) -> CardCertificate:
     """A card certificate that the root key with this hash signed, or FactoryProtocolError."""
     what = "card certificate"
-    document = load_document(data, what)
-    body = document.get("body")
-    if not isinstance(body, dict):
-        raise FactoryProtocolError("the card certificate has no body")
-    root = _hex(document, "root", keys.RAW_PUBLIC_SIZE, what)
-    if hashlib.sha256(root).digest() != root_key_hash:
-        raise FactoryProtocolError("the card certificate is not signed by this platform's root key")
-    signature = _hex(document, "signature", keys.SIGNATURE_SIZE, what)
+    body, root, raw = _root_signed_body(data, what, CARD_PREFIX, root_key_hash)
+    public_key = _hex(body, "public_key", keys.RAW_PUBLIC_SIZE, what)
     try:
-        root_key = keys.from_raw_public(root)
-        public_key = _hex(body, "public_key", keys.RAW_PUBLIC_SIZE, what)
         keys.from_raw_public(public_key)
     except keys.KeyFileError as exc:
         raise FactoryProtocolError(f"the card certificate holds a bad key ({exc})") from None
-    if not keys.verify(root_key, signature, CARD_PREFIX + canonical(body)):
-        raise FactoryProtocolError("the card certificate's signature does not verify")
     card, account, licences = _text(body, "card", what), _text(body, "account", what), body.get("licences")
     if not is_sid(card, CARD_SID_PREFIX) or not is_sid(account, "AC"):
         raise FactoryProtocolError("the card certificate names no card or no account")
     if not isinstance(licences, int) or isinstance(licences, bool) or not 0 <= licences < 2**31:
         raise FactoryProtocolError("the card certificate's licence count is not a whole number")
-    return CardCertificate(card, account, public_key, licences, root, canonical(document))
+    return CardCertificate(card, account, public_key, licences, root, raw)
 
 
 # --- SFI authorizations -----------------------------------------------------------------------
@@ -222,30 +238,15 @@ class Provisioning:
 
 def sign_provisioning(root_key: keys.PrivateKey, challenge: bytes, provisioning: Provisioning) -> str:
     """The provisioning record for the attestation that carried this challenge (JSON text)."""
-    body = {"challenge": challenge.hex(), "certificate": provisioning.certificate_pem,
-            "ca_certificate": provisioning.ca_pem, "broker": provisioning.broker}
-    signature = keys.sign(root_key, PROVISIONING_PREFIX + canonical(body))
-    return canonical({"body": body, "root": keys.raw_public(root_key.public_key()).hex(),
-                      "signature": signature.hex()}).decode()
+    return _root_signed(root_key, PROVISIONING_PREFIX, {
+        "challenge": challenge.hex(), "certificate": provisioning.certificate_pem,
+        "ca_certificate": provisioning.ca_pem, "broker": provisioning.broker}).decode()
 
 
 def read_provisioning(data: bytes | str, root_key_hash: bytes, challenge: bytes) -> Provisioning:
     """The record, if this platform's root key signed it for this challenge; else FactoryProtocolError."""
     what = "provisioning record"
-    document = load_document(data, what)
-    body = document.get("body")
-    if not isinstance(body, dict):
-        raise FactoryProtocolError("the provisioning record has no body")
-    root = _hex(document, "root", keys.RAW_PUBLIC_SIZE, what)
-    if hashlib.sha256(root).digest() != root_key_hash:
-        raise FactoryProtocolError("the provisioning record is not signed by this platform's root key")
-    signature = _hex(document, "signature", keys.SIGNATURE_SIZE, what)
-    try:
-        root_key = keys.from_raw_public(root)
-    except keys.KeyFileError as exc:
-        raise FactoryProtocolError(f"the provisioning record holds a bad key ({exc})") from None
-    if not keys.verify(root_key, signature, PROVISIONING_PREFIX + canonical(body)):
-        raise FactoryProtocolError("the provisioning record's signature does not verify")
+    body, _, _ = _root_signed_body(data, what, PROVISIONING_PREFIX, root_key_hash)
     if _hex(body, "challenge", CHALLENGE_SIZE, what) != challenge:
         raise FactoryProtocolError("the provisioning record answers another attestation")
     return Provisioning(_text(body, "certificate", what), _text(body, "ca_certificate", what),
