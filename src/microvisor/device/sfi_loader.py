@@ -21,7 +21,7 @@ from ..common import factory_protocol, spi_image
 from ..common.bundle import Bundle, BundleError
 from ..common.factory_protocol import FactoryProtocolError
 from ..common.kernel_image import ROOT_PUBLIC_ENTRY
-from .boot_rom import BootRom, check_kernel
+from .boot_rom import BootRom, VerifiedKernel, check_kernel
 from .flash import FlashError
 from .flash_layout import FACTORY_IMAGE, SFI_RECORD
 from .provisioning_uart import ProvisioningUart, UartClosed
@@ -76,16 +76,24 @@ def read_image(state: DeviceState) -> spi_image.SpiImage:
     return spi_image.read(qspi_reader(state), state.option_bytes.root_key_hash)
 
 
-def read_kernel_part(state: DeviceState, image: spi_image.SpiImage, name: str) -> Bundle:
-    """A KernelManifest part of the image, with every check the ROM makes of a kernel."""
+def check_kernel_part(reader: spi_image.Reader, image: spi_image.SpiImage, name: str, root_key_hash: bytes,
+                      ratchet: int) -> VerifiedKernel:
+    """A KernelManifest part of an image, with every check the ROM makes of a kernel, anchored to the
+    root key the image's table names; SpiImageError with the reason."""
     try:
-        bundle = Bundle.from_bytes(spi_image.read_part(qspi_reader(state), image, name))
-        check_kernel(bundle, state.option_bytes.root_key_hash, state.option_bytes.kernel_ratchet)
+        bundle = Bundle.from_bytes(spi_image.read_part(reader, image, name))
+        verified = check_kernel(bundle, root_key_hash, ratchet)
     except BundleError as exc:
         raise spi_image.SpiImageError(f"the image's {name} is refused: {exc}") from None
     if bundle.extras.get(ROOT_PUBLIC_ENTRY) != image.root:
         raise spi_image.SpiImageError(f"the image's {name} is anchored to another root key")
-    return bundle
+    return verified
+
+
+def read_kernel_part(state: DeviceState, image: spi_image.SpiImage, name: str) -> VerifiedKernel:
+    """A KernelManifest part of the image in this chip's QSPI, checked against its OTP."""
+    ob = state.option_bytes
+    return check_kernel_part(qspi_reader(state), image, name, ob.root_key_hash, ob.kernel_ratchet)
 
 
 def install(state: DeviceState, uart: ProvisioningUart, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
@@ -99,7 +107,7 @@ def install(state: DeviceState, uart: ProvisioningUart, timeout_s: float = ANSWE
         image = read_image(state)
         test_program = read_kernel_part(state, image, "test-program")
         RecordSlot(state.internal_flash, SFI_RECORD).write(record.to_bytes())  # first: a cut after it
-        BootRom(state).install_kernel(test_program)  # leaves a test program that fails to verify
+        BootRom(state).install_kernel(test_program.bundle)  # leaves a test program that fails to verify
     except (UartClosed, FactoryProtocolError, spi_image.SpiImageError, FlashError) as exc:
         uart.send({"event": "sfi-refused", "reason": str(exc)})
         raise SfiError(str(exc)) from None

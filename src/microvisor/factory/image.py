@@ -11,6 +11,7 @@ from ..common.bundle import Bundle, BundleError, app_image_spans
 from ..common.kernel_image import ROOT_PUBLIC_ENTRY, TEST_PROGRAM_VERSION
 from ..common.platform import Platform
 from ..device.boot_rom import VerifiedKernel, check_kernel
+from ..device.sfi_loader import check_kernel_part
 
 
 class ImageError(Exception):
@@ -67,14 +68,13 @@ def inspect_image(data: bytes, root_key_hash: bytes | None) -> tuple[dict[str, A
         report = PartReport(name, part.offset, part.size, part.sha256.hex(), False, "")
         reports.append(report)
         try:
-            bundle = Bundle.from_bytes(spi_image.read_part(reader, image, name))
             if name in spi_image.KERNEL_PARTS:
-                verified = check_kernel(bundle, anchor, 0)
-                if bundle.extras.get(ROOT_PUBLIC_ENTRY) != image.root:
-                    raise BundleError("anchored to another root key than the table of contents")
+                verified = check_kernel_part(reader, image, name, anchor, 0)
                 kernel = verified if name == "kernel" else kernel
-                report.detail = f"{verified.body.meta.version_string}, manifest {bundle.manifest_hash[:16]}…"
+                report.detail = (f"{verified.body.meta.version_string}, manifest "
+                                 f"{verified.bundle.manifest_hash[:16]}…")
             else:
+                bundle = Bundle.from_bytes(spi_image.read_part(reader, image, name))
                 _check_app(bundle, kernel)
                 report.detail = f"application, manifest {bundle.manifest_hash[:16]}…"
             report.verified = True

@@ -69,8 +69,9 @@ class AppTesting:
         self.result = status
         ctx.device.events.emit("kernel", "testing-complete", result=status, passed=status == 0)
         ctx.device.park(self.PARKED)
-        if self._factory_image() is not None:
-            self._install_application() if status == 0 else self._uninstall(f"test result {status}")
+        image = self._factory_image()
+        if image is not None:
+            self._install_application(image) if status == 0 else self._uninstall(f"test result {status}")
         return MvStatus.OKAY
 
     # --- steps 9 and 10 on a chip the factory is making ------------------------------------------
@@ -80,10 +81,10 @@ class AppTesting:
         except spi_image.SpiImageError:
             return None
 
-    def _install_application(self) -> None:
+    def _install_application(self, image: spi_image.SpiImage) -> None:
         state = self.kernel.device.state
         try:
-            data = spi_image.read_part(qspi_reader(state), read_image(state), "app-bundle")
+            data = spi_image.read_part(qspi_reader(state), image, "app-bundle")
             manifest_hash = Bundle.from_bytes(data).manifest_hash
             # First the fact, then the staging: cut between them, the test code runs again; the other
             # way round, the ROM would apply the application and no boot would know to end factory mode.

@@ -17,7 +17,7 @@ from microvisor.common.factory_protocol import (
     read_provisioning,
 )
 from microvisor.common.sids import device_sid
-from microvisor.device.boot_rom import BootRom, check_kernel
+from microvisor.device.boot_rom import BootRom
 from microvisor.device.flash import FlashError
 from microvisor.device.identity import Identity, read_identity, write_identity
 from microvisor.device.provisioning_uart import UartClosed
@@ -105,13 +105,12 @@ def _install(state: Any, uart: Any) -> None:
     """Step 8: the test bundle into application flash, then the microvisor over this program."""
     try:
         image = read_image(state)
-        kernel = read_kernel_part(state, image, "kernel")
-        verified = check_kernel(kernel, state.option_bytes.root_key_hash, state.option_bytes.kernel_ratchet)
+        verified = read_kernel_part(state, image, "kernel")
         test_bundle = Bundle.from_bytes(spi_image.read_part(qspi_reader(state), image, "test-bundle"))
         test_bundle.check_signers(verified.app_signers)
         rom = BootRom(state)
         rom.install_app(test_bundle)
-        rom.install_kernel(kernel)  # the commit point: from now on the ROM boots the microvisor
+        rom.install_kernel(verified.bundle)  # the commit point: from now on the ROM boots the microvisor
         state.flush()
     except (spi_image.SpiImageError, BundleError, FlashError) as exc:
         raise StepFailed(8, f"the microvisor cannot be installed: {exc}") from None
