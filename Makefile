@@ -65,7 +65,7 @@ bench: examples bench-apt
 bench-startup: examples
 	$(PY) bench/startup.py
 
-.PHONY: bench-fleet bench-debug bench-factory
+.PHONY: bench-fleet bench-debug bench-factory bench-channels
 bench-fleet: examples
 	$(PY) bench/fleet.py
 
@@ -74,6 +74,9 @@ bench-debug: examples
 
 bench-factory: examples
 	$(PY) bench/factory.py
+
+bench-channels: setup
+	$(PY) bench/channels.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench scripts

@@ -11,7 +11,7 @@ from microvisor.kernel.microvisor import Microvisor
 from tests.device.test_exceptions import LOG, program
 
 NOOP = 0x0C1F_E0D8  # mvNoOp
-NOT_YET = SyscallTable().by_name["mvOpenChannel"].address  # a call no kernel module offers yet
+NOT_YET = SyscallTable().by_name["mvOpenChannel"].address  # unregistered below: the fallback answers it
 
 
 def test_stacked_arguments_reach_the_handler_and_the_status_comes_back(assemble):
@@ -48,6 +48,7 @@ reset:
         return 0x1234
 
     device.syscalls.register("mvNoOp", handler)
+    device.syscalls.unregister("mvOpenChannel")
     device.load_firmware(load_firmware(elf))
     device.run(timeout_s=0.01)
     statuses = [device.cpu.read_u32(LOG + 4 + 4 * i) for i in range(device.cpu.read_u32(LOG))]
@@ -56,3 +57,17 @@ reset:
     assert seen == [[0, 1, 2, 3, 4, 5]]
     assert statuses == [0x1234, MvStatus.UNAVAILABLE, MvStatus.UNAVAILABLE]
     assert [e.data["call"] for e in unavailable] == ["mvOpenChannel"]  # reported once
+
+
+def test_the_kernel_serves_every_entry_point_of_the_published_abi():
+    state = DeviceState.open(None)
+    device = Device(state)
+    kernel = Microvisor(device)
+    try:
+        table = device.syscalls
+        assert table.served() == set(table.by_name)  # all 72: none left to the UNAVAILABLE fallback
+        assert len(table.by_name) == 72
+    finally:
+        kernel.close()
+        device.close()
+        state.close()

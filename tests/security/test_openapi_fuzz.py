@@ -73,8 +73,8 @@ class HangUpOnceAnswered:
 
 
 class RecordingLink:
-    """Stands in for the link worker the app's service runs without here: what POST …/Debug hands it
-    is kept, so the route answers as with a link (202), not 503."""
+    """Stands in for the link worker the app's service runs without here: what POST …/Debug and
+    …/Console hand it is kept, so the routes answer as with a link (202), not 503."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, bytes]] = []
@@ -82,6 +82,10 @@ class RecordingLink:
     def send(self, device_sid: str, kind: str, payload: bytes) -> None:
         """Keep what would have been published."""
         self.sent.append((device_sid, kind, payload))
+
+    def console_input(self, device_sid: str, data: bytes) -> None:
+        """Keep console input that would have been passed on."""
+        self.sent.append((device_sid, "console", data))
 
 
 def _resources(service: Service, api: cloud.Api) -> dict[str, str]:

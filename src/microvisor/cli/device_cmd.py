@@ -43,6 +43,8 @@ def create(
     customer_key: list[Path] = params.option(
         [], "--customer-key", type=params.INPUT_FILE, metavar="PUB",
         help="Require applications to be signed by this key too (repeatable)."),
+    radio: str = params.option("cellular", "--radio", type=params.Choice(("cellular", "wifi")),
+                               help="The board's radio module (wifi: the Wi-Fi calls work)."),
 ) -> None:
     """Make a ready development device: OTP programmed (root-key hash, TrustZone on, debug
     locked), the platform's signed kernel installed, a device key and a certificate from the
@@ -51,22 +53,24 @@ def create(
     from ..common import kernel_image, keys
     from ..common.platform import Platform, PlatformError
     from ..device.provisioning import create_device
-    from ..device.state import StateError
+    from ..device.state import BOARD_FILE, Board, StateError
 
     if (platform_dir is None) == (server is None):
         raise fail("give exactly one of --platform PDIR and --server URL.")
-    if server is not None:
-        sid = _register(directory, server, chip_uid, customer_key)
-        out.print(f"device {sid} registered with {server} and created in {directory}")
-        return
     try:
-        platform = Platform(platform_dir)
-        customers = [keys.load_public(path) for path in customer_key]
-        sid = create_device(directory, platform, kernel_image.build(platform), chip_uid=chip_uid,
-                            customer_keys=customers)
+        if server is not None:
+            sid = _register(directory, server, chip_uid, customer_key)
+            done = f"device {sid} registered with {server} and created in {directory}"
+        else:
+            platform = Platform(platform_dir)
+            customers = [keys.load_public(path) for path in customer_key]
+            sid = create_device(directory, platform, kernel_image.build(platform), chip_uid=chip_uid,
+                                customer_keys=customers)
+            done = f"device {sid} created in {directory}"
+        Board(radio=radio).save(directory / BOARD_FILE)
     except (PlatformError, keys.KeyFileError, StateError, OSError) as exc:
         raise fail(str(exc)) from None
-    out.print(f"device {sid} created in {directory}")
+    out.print(done)
 
 
 def _register(directory: Path, server: str, uid: bytes | None, customer_key: list[Path]) -> str:

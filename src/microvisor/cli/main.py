@@ -7,6 +7,7 @@ import typer
 from . import (
     accounts_cmd,
     apps_cmd,
+    console_cmd,
     debug_cmd,
     deploy_cmd,
     device_cmd,
@@ -37,6 +38,7 @@ app.add_typer(service_cmds.secrets, name="secrets")
 app.add_typer(factory_cmd.app, name="factory")
 app.command("login")(service_cmds.login)
 app.command("deploy")(deploy_cmd.deploy)
+app.command("console")(console_cmd.console)
 service_cmds.devices.command("debug")(debug_cmd.debug)
 for name in ("create", "list", "fetch", "delete"):
     apps_cmd.app.command(name)(getattr(service_cmds, f"apps_{name}"))

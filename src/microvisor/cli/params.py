@@ -547,5 +547,8 @@ AUTH_TOKEN = Text("an auth token (printable ASCII)", ascii_only=True)
 SERVICE_URL = ServiceUrl()
 ADDRESS = Address()
 HOST = Host()
+RESOLVE = Pattern(r"[A-Za-z0-9_.-]{1,253}:[0-9]{1,5}:(?:[0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}\])",
+                  "a host name, port and address to reach it at", "HOST:PORT:ADDRESS, as curl's --resolve",
+                  "HOST:PORT:ADDRESS")
 INPUT_FILE, OUTPUT_FILE, FOLDER, NEW_FOLDER, EXISTING = (InputFile(), OutputFile(), Folder(), NewFolder(),
                                                          ExistingPath())

@@ -77,6 +77,17 @@ def server(
                                     metavar="BYTES_PER_S",
                                     help="Update data one device may pull per second (bursts of two "
                                          "seconds' worth); a device asking for more is told to slow down."),
+    resolve: list[str] = params.option([], "--resolve", type=params.RESOLVE,
+                                       help="Connect devices' channels (HTTP, MQTT) for HOST:PORT to ADDRESS "
+                                            "instead of what DNS says, as curl's --resolve does; repeat for "
+                                            "more. For tests and demos: off by default."),
+    allow_private: bool = typer.Option(False, "--allow-private-destinations",
+                                       help="Let devices' channels reach loopback and private addresses "
+                                            "(refused by default: a device must not reach the service's own "
+                                            "network). For tests and demos."),
+    channel_ca: Path | None = params.option(None, "--channel-ca", type=params.INPUT_FILE, metavar="PEM",
+                                            help="Also trust this CA (PEM) for devices' HTTPS requests and "
+                                                 "MQTT brokers, beside the system's. For tests and demos."),
 ) -> None:
     """Run the Microvisor service: the v1 REST API over a platform and a database, and the device link.
 
@@ -89,7 +100,8 @@ def server(
     try:
         startup = start_service(ServerSettings(data, database_url, broker_url, broker_port=broker_port,
                                                broker_public=broker_public, max_body_bytes=max_upload_size,
-                                               fetch_rate=fetch_rate))
+                                               fetch_rate=fetch_rate, channel_resolve=tuple(resolve),
+                                               channel_allow_private=allow_private, channel_ca=channel_ca))
     except StartupError as exc:
         sock.close()
         raise fail(f"cannot start the service: {exc}.", 1) from None

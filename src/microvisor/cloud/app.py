@@ -8,16 +8,26 @@ from fastapi import FastAPI
 
 from . import errors
 from .body_limit import BodyLimit
-from .routes import apps, configs, device_activity, device_debug, devices, factory, secrets, signing_keys
+from .routes import (
+    apps,
+    configs,
+    device_activity,
+    device_console,
+    device_debug,
+    devices,
+    factory,
+    secrets,
+    signing_keys,
+)
 from .service import Service
 
 DESCRIPTION = (
     "The Microvisor v1 REST API (Devices, Apps, Configs, Secrets; HTTP Basic with the account SID and "
     "auth token; the v1 paging envelope), plus this service's own resources in the same style: device "
     "registration, app upload and download, the account's bundle-signing keys, device logs (also live, "
-    "as server-sent events), events and remote-debugging messages (relayed as opaque bytes both ways), and "
-    "the factory: SFI cards and their licences, single-use challenges, chips certified from attestations, "
-    "stations' results and the certifications refused."
+    "as server-sent events), events, remote-debugging messages and devices' consoles (relayed as opaque "
+    "bytes both ways), and the factory: SFI cards and their licences, single-use challenges, chips "
+    "certified from attestations, stations' results and the certifications refused."
 )
 
 
@@ -33,6 +43,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     errors.install(app)
-    for module in (configs, secrets, apps, signing_keys, devices, device_activity, device_debug, factory):
+    for module in (configs, secrets, apps, signing_keys, devices, device_activity, device_debug,
+                   device_console, factory):
         app.include_router(module.router)
     return app

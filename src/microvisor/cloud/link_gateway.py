@@ -1,8 +1,8 @@
 """The seam the link workers use: one call per thing a device tells the service or must be told.
 
 Each call runs in its own transaction and takes the device SID from the device's certificate (CN).
-Log lines and debug messages wake this process's live streams at once; other server processes see them
-by polling.
+Log lines, debug messages and console output wake this process's live streams at once; other server
+processes see them by polling.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .database import Database
 from .log_stream import LogWakeups
-from .store import activity, debug_messages, device_state, layers
+from .models import Config, Device, Secret
+from .secret_box import SecretBox, SecretBoxError
+from .store import activity, debug_messages, device_state, layers, variables
 from .store.devices import logging_active
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,13 @@ class DesiredState:
 
 
 class LinkGateway:
-    def __init__(self, database: Database, wakeups: LogWakeups, debug_wakeups: LogWakeups | None = None):
+    def __init__(self, database: Database, wakeups: LogWakeups, debug_wakeups: LogWakeups | None = None,
+                 secrets: SecretBox | None = None):
         self.database = database
+        self.secrets = secrets  # opens the secrets a device fetches (None: every secret is a server error)
         self.wakeups = wakeups
         self.debug_wakeups = debug_wakeups or LogWakeups()
+        self.console_wakeups = LogWakeups()  # devices' console output (routes/device_console.py)
 
     def device_connected(self, device_sid: str, **details: Any) -> None:
         with self.database.transaction() as session:
@@ -68,18 +73,31 @@ class LinkGateway:
         return stored
 
     def debug_message(self, device_sid: str, payload: bytes, when: datetime.datetime | None = None) -> int:
-        """Keep a device's remote-debugging message (opaque bytes) for its streams; returns its sequence.
-        Old messages are pruned afterwards, in a transaction of their own: a failed pruning (the next
-        message prunes again) never loses the message."""
+        """Keep a device's remote-debugging message (opaque bytes) for its streams; returns its sequence."""
+        return self._keep(device_sid, payload, when, debug_messages.DEBUG, self.debug_wakeups)
+
+    def console_output(self, device_sid: str, data: bytes, when: datetime.datetime | None = None) -> int:
+        """Keep bytes a device's application wrote on its console channel for the console's live streams
+        (bounded as debug messages are); returns its sequence (0: nothing kept, the piece was empty)."""
+        if not data:
+            return 0
+        return self._keep(device_sid, data, when, debug_messages.CONSOLE, self.console_wakeups)
+
+    def _keep(self, device_sid: str, payload: bytes, when: datetime.datetime | None, stream: str,
+              wakeups: LogWakeups) -> int:
+        """Store one message of a device's opaque `stream` and wake its live streams here. Old messages
+        are pruned afterwards, in a transaction of their own: a failed pruning (the next message prunes
+        again) never loses the message."""
         with self.database.transaction() as session:
             device = device_state.device_by_sid(session, device_sid)
-            sequence, device_id = debug_messages.record(session, device, payload, when), device.id
-        self.debug_wakeups.notify(device_id)
+            sequence = debug_messages.record(session, device, payload, when, stream=stream)
+            device_id = device.id
+        wakeups.notify(device_id)
         try:
             with self.database.transaction() as session:
-                debug_messages.prune(session, device_id)
+                debug_messages.prune(session, device_id, stream=stream)
         except SQLAlchemyError as exc:
-            log.warning("old debug messages of %s not pruned this time: %s", device_sid,
+            log.warning("old %s messages of %s not pruned this time: %s", stream, device_sid,
                         str(exc).partition("\n")[0])
         return sequence
 
@@ -126,3 +144,49 @@ class LinkGateway:
         """A stored layer's bytes by hex SHA-256 (what a device fetches for an update)."""
         with self.database.transaction() as session:
             return layers.layer_bytes(session, digest)
+
+    # --- channels (cloud/channel_relay.py) -------------------------------------------------------
+    def account_config(self, device_sid: str, key: str) -> str | None:
+        """The value of the device's account's own config `key`, if it has one."""
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            row = _variable(session, Config, device, None, key)
+            return row.value if row is not None else None
+
+    def config_items(self, device_sid: str, items: list[dict[str, str]]) -> list[tuple[str, bytes]]:
+        """A device's configuration fetch: per item (scope "account"|"device", store "config"|"secret",
+        key) its MvConfigKeyFetchResult name and value. Device scope reads the device's own item, else
+        its account's of the same key."""
+        found: list[tuple[str, bytes]] = []
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            for item in items:
+                model = Secret if item["store"] == "secret" else Config
+                row = _variable(session, model, device, device if item["scope"] == "device" else None,
+                                item["key"])
+                if row is None:
+                    found.append(("KEYNOTFOUND", b""))
+                elif isinstance(row, Config):
+                    found.append(("OK", row.value.encode()))
+                else:
+                    try:
+                        if self.secrets is None:
+                            raise SecretBoxError("no secret box")
+                        found.append(("OK", variables.secret_value(self.secrets, row).encode()))
+                    except SecretBoxError as exc:
+                        log.warning("secret %r of %s cannot be opened: %s", item["key"], device_sid, exc)
+                        found.append(("SERVERERROR", b""))
+        return found
+
+
+def _variable(session, model: type[Config] | type[Secret], device: Device, owner: Device | None,
+              key: str) -> Config | Secret | None:
+    """The config or secret `key` of `owner` (a device, else the account), falling back to the account's."""
+    if device.account_id is None:
+        return None
+    for scope_owner in ((owner, None) if owner is not None else (None,)):
+        statement = variables.statement(model, device.account_id, scope_owner)
+        row = session.scalar(statement.where(model.key == key))
+        if row is not None:
+            return row
+    return None

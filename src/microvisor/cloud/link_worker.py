@@ -23,11 +23,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ..common import crash_report
+from ..common import channel_link, crash_report
 from ..common import link as wire
 from .broker import ClientFiles
+from .channel_relay import Bridge, ChannelRelay, RelayChannel
+from .destinations import Destinations
 from .errors import NotFound
 from .fetch_budget import MAX_FETCH_CHUNKS, FetchBudget
+from .http_relay import HttpRelay
 from .link_gateway import LinkGateway
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,8 @@ class _Peer:
 class LinkWorker:
     def __init__(self, gateway: LinkGateway, host: str, port: int, client: ClientFiles,
                  group: str = wire.SHARE_GROUP, poll_s: float = POLL_S, chunk_size: int = wire.CHUNK_SIZE,
-                 budget: FetchBudget | None = None):
+                 budget: FetchBudget | None = None, destinations: Destinations | None = None,
+                 channel_ca: str | None = None):
         self.gateway = gateway
         self.host, self.port = host, port
         self.group = group
@@ -70,6 +74,9 @@ class LinkWorker:
         self._mqtt.on_connect = self._on_connect
         self._mqtt.on_disconnect = self._on_disconnect
         self._mqtt.on_message = self._on_message
+        destinations = destinations or Destinations()
+        self.relay = ChannelRelay(gateway, self._publish_channel, HttpRelay(destinations, channel_ca),
+                                  self._bridge_factory(destinations, channel_ca))
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -79,6 +86,7 @@ class LinkWorker:
         self._mqtt.loop_start()
 
     def stop(self) -> None:
+        self.relay.close()
         self._mqtt.disconnect()
         self._mqtt.loop_stop()
         if self._thread is not None:
@@ -93,7 +101,8 @@ class LinkWorker:
             log.warning("the broker refused the link worker: %s", reason)
             return
         wire.no_delay(client)
-        client.subscribe(wire.service_filter(self.group), qos=1)
+        topics = wire.service_filters(self.group) + wire.relay_filters(self.relay.id)
+        client.subscribe([(topic, 1) for topic in topics])
         self.connected.set()
         log.info("link worker connected to %s:%d", self.host, self.port)
 
@@ -134,9 +143,18 @@ class LinkWorker:
         """Dispatch an up message by kind: raw kinds get the payload's bytes, every other kind a checked
         JSON object."""
         where = wire.parse_topic(topic)
+        sid, kind = where.device_sid, where.kind
+        if where.direction == wire.SERVICE and kind == "console":
+            self.relay.console_input(sid, payload)
+            return
         if where.direction != "up":
             return
-        sid, kind = where.device_sid, where.kind
+        if kind == channel_link.CHANNEL:
+            if len(payload) > channel_link.MAX_MESSAGE:
+                raise wire.LinkMessageError(f"a channel message of {len(payload)} bytes is too large")
+            if where.rest == (self.relay.id,):
+                self.relay.handle(sid, wire.decode(payload))
+            return
         raw = {wire.DEBUG: self._debug}.get(kind)
         if raw is not None:
             raw(sid, payload)
@@ -164,6 +182,7 @@ class LinkWorker:
         self.gateway.app_reported(sid, app if isinstance(app, str) and app else None)
         peer = self._peers.setdefault(sid, _Peer())
         peer.desired, peer.commands = b"", set()  # a new connection: tell everything again
+        self.relay.device_gone(sid)  # its channels closed with its last connection
         self._send_time(sid)
         self._sync(sid, peer)
         log.info("device %s connected (app %s)", sid, (app or "none")[:12])
@@ -172,6 +191,7 @@ class LinkWorker:
         if message.get("online") is False:
             self.gateway.device_disconnected(sid)
             self._peers.pop(sid, None)
+            self.relay.device_gone(sid)
             log.info("device %s disconnected", sid)
 
     def _logs(self, sid: str, message: dict[str, Any]) -> None:
@@ -302,16 +322,33 @@ class LinkWorker:
         return self._layers[digest]
 
     def _send_time(self, sid: str) -> None:
-        self._publish(wire.down(sid, wire.TIME), {"unix_us": time.time_ns() // 1000})
+        self._publish(wire.down(sid, wire.TIME), {"unix_us": time.time_ns() // 1000, "relay": self.relay.id})
 
     def _publish(self, topic: str, message: dict[str, Any]) -> None:
         self._mqtt.publish(topic, wire.encode(message), qos=1)
+
+    def _publish_channel(self, sid: str, message: dict[str, Any]) -> None:
+        self._publish(wire.down(sid, channel_link.CHANNEL), message)
+
+    @staticmethod
+    def _bridge_factory(destinations: Destinations, channel_ca: str | None):
+        """Makes the MQTT session of an MQTT channel (paho loads with the first)."""
+        def make(channel: RelayChannel, relay: ChannelRelay) -> Bridge:
+            from .mqtt_bridge import MqttBridge
+
+            return MqttBridge(channel, relay, destinations, channel_ca)
+        return make
 
     # --- other threads ------------------------------------------------------------------------
     def send(self, device_sid: str, kind: str, payload: bytes) -> None:
         """Publish one down message of raw bytes to a device (QoS 1), from any thread: paho sends it now,
         or queues it until the worker is connected again."""
         self._mqtt.publish(wire.down(device_sid, kind), payload, qos=1)
+
+    def console_input(self, device_sid: str, data: bytes) -> None:
+        """Pass bytes typed at a device's console to whichever worker's relay serves its console channel
+        (every worker hears it; QoS 1, in order), from any thread."""
+        self._mqtt.publish(wire.console_input_topic(device_sid), data, qos=1)
 
 
 def _ranges(indices: list[int]) -> str:

@@ -213,15 +213,20 @@ class DeviceEvent(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
 
 
+STREAM_LENGTH = 8  # the name of a device's opaque stream: "debug" or "console"
+
+
 class DeviceDebugMessage(Base):
-    """A remote-debugging message a device sent, kept as it came (opaque) for the developer's stream."""
+    """A message of one of a device's opaque streams, kept as it came for its readers: a remote-debugging
+    message (stream "debug") or a piece of console output (stream "console")."""
 
     __tablename__ = "device_debug_messages"
-    __table_args__ = (Index("ix_device_debug_messages_device_id_id", "device_id", "id"),
+    __table_args__ = (Index("ix_device_debug_messages_device_id_stream_id", "device_id", "stream", "id"),
                       Index("ix_device_debug_messages_date_created", "date_created"))
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)  # the message's sequence on the stream
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(STREAM_LENGTH), server_default="debug")
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
 

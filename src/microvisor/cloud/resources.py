@@ -98,8 +98,9 @@ def log_line(device_sid: str, row: DeviceLog) -> dict:
             "date_created": iso(row.date_created, milliseconds=True), "text": row.text}
 
 
-def debug_message(device_sid: str, row: DeviceDebugMessage) -> dict:
-    """A device's remote-debugging message as its stream carries it: the bytes in base64, as they came."""
+def stream_message(device_sid: str, row: DeviceDebugMessage) -> dict:
+    """A message of a device's opaque stream (a remote-debugging message, a piece of console output) as
+    the stream carries it: the bytes in base64, as they came."""
     return {"device_sid": device_sid, "sequence": row.id, "payload": base64.b64encode(row.payload).decode(),
             "date_created": iso(row.date_created, milliseconds=True)}
 

@@ -132,6 +132,13 @@ class DeviceDebugMessageSent(BaseModel):
     bytes: int
 
 
+class DeviceConsoleInputSent(BaseModel):
+    """This service's addition: bytes for a device's console handed to the device link."""
+
+    device_sid: str
+    bytes: int
+
+
 class DeviceEvent(BaseModel):
     """This service's addition: something that happened to a device."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from .body_limit import DEFAULT_MAX_BODY
 from .broker import Broker
 from .data_dir import Credentials, DataDir, DataDirError
 from .database import Database, DatabaseError, sqlite_url
+from .destinations import Destinations
 from .link_gateway import LinkGateway
 from .link_worker import LinkWorker
 from .log_stream import LogWakeups
@@ -42,6 +44,9 @@ class ServerSettings:
     broker_public: str | None = None  # host:port devices are told (default: where the broker is)
     max_body_bytes: int = DEFAULT_MAX_BODY  # the largest request body (a bundle upload) accepted
     fetch_rate: int = fetch_budget.DEFAULT_RATE  # update bytes per second one device may pull
+    channel_resolve: tuple[str, ...] = ()  # "HOST:PORT:ADDRESS" for devices' channels (cloud/destinations.py)
+    channel_allow_private: bool = False  # devices' channels may reach loopback and private addresses
+    channel_ca: Path | None = None  # a CA trusted beside the system's for devices' HTTPS and MQTT
 
 
 class Service:
@@ -52,7 +57,7 @@ class Service:
         self.secrets = secrets
         self.wakeups = LogWakeups()
         self.debug_wakeups = LogWakeups()
-        self.link = LinkGateway(database, self.wakeups, self.debug_wakeups)
+        self.link = LinkGateway(database, self.wakeups, self.debug_wakeups, secrets)
         self._kernel_lock = threading.Lock()
         self._kernel: bytes | None = None
         self.broker: Broker | None = None
@@ -74,9 +79,12 @@ class Service:
                 self.broker.supervise(self._give_up)
                 host, port, files = self.broker.host, self.broker.port, self.broker.client
             budget = fetch_budget.FetchBudget(settings.fetch_rate, 2 * settings.fetch_rate)
-            self.worker = LinkWorker(self.link, host, port, files, budget=budget)
+            destinations = Destinations(Destinations.parse_resolve(settings.channel_resolve),
+                                        settings.channel_allow_private)
+            self.worker = LinkWorker(self.link, host, port, files, budget=budget, destinations=destinations,
+                                     channel_ca=str(settings.channel_ca) if settings.channel_ca else None)
             self.worker.start()
-        except (broker.BrokerError, LinkMessageError, OSError) as exc:
+        except (broker.BrokerError, LinkMessageError, OSError, ValueError, ssl.SSLError) as exc:
             self.stop_link()
             raise StartupError(f"cannot start the device link: {exc}") from None
         self.broker_address = settings.broker_public or f"{host}:{port}"
@@ -101,6 +109,15 @@ class Service:
         if worker is None:
             return False
         worker.send(device_sid, kind, payload)
+        return True
+
+    def console_input(self, device_sid: str, data: bytes) -> bool:
+        """Hand bytes typed at a device's console to the relay serving its console channel, in whichever
+        server process that is, through this process's link worker; False when this process runs no link."""
+        worker = self.worker
+        if worker is None:
+            return False
+        worker.console_input(device_sid, data)
         return True
 
     def kernel_bundle(self) -> bytes:

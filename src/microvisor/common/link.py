@@ -22,6 +22,8 @@ Up (device → service), all QoS 1:
 - ``up/status`` — ``{"online": false}``, the connection's last will.
 - ``up/debug`` — raw bytes (not JSON), at most MAX_DEBUG_MESSAGE: a remote-debugging message from the
   device, encrypted to the developer's debug key; the service keeps it for the developer's stream.
+- ``up/channel/<relay>`` — an application channel's message to the relay that serves this connection
+  (common/channel_link.py); ``down/channel`` is the other way.
 
 Down (service → device), all QoS 1:
 
@@ -53,6 +55,7 @@ from typing import Any
 ROOT = "mv"
 SERVICE_IDENTITY = "microvisor-service"  # CN of the service's own client certificate
 SHARE_GROUP = "microvisor"  # the shared-subscription group of the service's workers
+SERVICE = "service"  # third topic level of messages between server processes (devices never see them)
 
 # Up
 HELLO, LOGS, CRASH, UPDATE, FETCH = "hello", "logs", "crash", "update", "fetch"
@@ -98,9 +101,24 @@ def device_filter(device_sid: str) -> str:
     return f"{ROOT}/{device_sid}/down/#"
 
 
-def service_filter(group: str = SHARE_GROUP) -> str:
-    """What the service's workers subscribe to, sharing the load within `group`."""
-    return f"$share/{group}/{ROOT}/+/up/#"
+SHARED_KINDS = (HELLO, LOGS, CRASH, UPDATE, FETCH, ACK_UP, STATUS, DEBUG)
+
+
+def service_filters(group: str = SHARE_GROUP) -> list[str]:
+    """What the service's workers subscribe to, sharing the load within `group`: every up kind by name,
+    so that a channel message to one worker's relay (``up/channel/<relay>``) reaches only that worker."""
+    return [f"$share/{group}/{ROOT}/+/up/{kind}" for kind in SHARED_KINDS]
+
+
+def relay_filters(relay: str) -> list[str]:
+    """What one worker's channel relay subscribes to, unshared: the channel messages addressed to it and
+    the console input any server process passes on (common/channel_link.py)."""
+    return [f"{ROOT}/+/up/channel/{relay}", f"{ROOT}/+/{SERVICE}/console"]
+
+
+def console_input_topic(device_sid: str) -> str:
+    """Where a server process puts bytes typed at a device's console, for the relay serving its channel."""
+    return f"{ROOT}/{device_sid}/{SERVICE}/console"
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,7 @@ class Topic:
 
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
-    if len(parts) < 4 or parts[0] != ROOT or parts[2] not in ("up", "down"):
+    if len(parts) < 4 or parts[0] != ROOT or parts[2] not in ("up", "down", SERVICE):
         raise LinkMessageError(f"{topic!r} is not a link topic")
     return Topic(parts[1], parts[2], parts[3], tuple(parts[4:]))
 

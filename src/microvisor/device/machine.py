@@ -415,8 +415,13 @@ class Device:
             else:  # nothing will ever happen: wait for a stop from another thread
                 self._wait_wall(None)
             return
-        waited_s = self._wait_wall(None if limit is None else (limit - now) / NS_PER_S)
-        target = now + int(waited_s * NS_PER_S)
+        # Paced, the wait ends when the wall clock reaches the deadline's instant on the pacing line, not
+        # a whole interval from now: a device whose virtual time fell behind (a busy host) catches up
+        # while it sleeps, rather than falling further behind at every sleep.
+        virtual, wall = self._pace_origin
+        due_s = None if limit is None else (limit - virtual) / NS_PER_S - (time.monotonic() - wall)
+        self._wait_wall(None if due_s is None else max(due_s, 0.0))
+        target = max(now, virtual + int((time.monotonic() - wall) * NS_PER_S))
         self.clock.advance_to(target if limit is None else min(target, limit))
 
     def _wait_wall(self, seconds: float | None) -> float:

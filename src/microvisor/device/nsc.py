@@ -84,6 +84,14 @@ class SyscallTable:
             raise KeyError(f"{name} is not an entry point of the NSC interface")
         self._handlers[self.by_name[name].address] = handler
 
+    def served(self) -> set[str]:
+        """The names of the entry points a handler is registered for."""
+        return {self.specs[address].name for address in self._handlers}
+
+    def unregister(self, name: str) -> None:
+        """Forget the handler of `name`: the fallback answers it again."""
+        self._handlers.pop(self.by_name[name].address, None)
+
     def dispatch(self, device: Device, address: int) -> int:
         """Run the handler for the entry point at `address`; its status goes back in r0."""
         spec = self.specs[address]

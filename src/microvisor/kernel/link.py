@@ -24,6 +24,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..common import channel_link
 from ..common import link as wire
 from ..common.mv_abi import MvNetworkReason, MvWakeReason
 from ..device.bus import DeviceEvent
@@ -60,7 +61,9 @@ class Link:
         self._crash_at = 0.0
         self._done_commands: set[int] = set()
         self._last_tick = 0.0
+        self.relay: str | None = None  # the service's worker that serves this connection's channels
         kernel.fota.send = self.send
+        kernel.channels.send = self.send_channel
         kernel.device.events.subscribe(self._on_event)
 
     def application_started(self) -> None:
@@ -102,10 +105,14 @@ class Link:
     def send_bytes(self, kind: str, payload: bytes) -> bool:
         return self.client is not None and self.client.publish_bytes(kind, payload)
 
-    def brisk(self, on: bool) -> None:
-        """Send what is queued within milliseconds rather than tens (a debugger waits on each message)."""
-        if self.client is not None:
-            self.client.brisk = on
+    @property
+    def relay_ready(self) -> bool:
+        """Channels may open: the link is up and the service named the relay that serves them."""
+        return self.up and self.relay is not None
+
+    def send_channel(self, message: dict[str, Any]) -> bool:
+        """One channel message to this connection's relay (common/channel_link.py)."""
+        return self.relay is not None and self.send(f"{channel_link.CHANNEL}/{self.relay}", message)
 
     def _on_message(self, topic: str, payload: bytes) -> None:  # on the connection's thread
         """Debug messages are served here, so that they reach the debugger while the CPU is halted;
@@ -122,8 +129,7 @@ class Link:
             self.kernel.device.post(self._tick)
 
     def _link_up(self) -> None:
-        self.up = True
-        self.kernel.network.link_changed(True)
+        self.up = True  # the application hears of it when the service has answered (_time)
         self._hello()
         if self._batch is not None:
             self._send_batch()
@@ -134,6 +140,8 @@ class Link:
 
     def _link_down(self) -> None:
         self.up = False
+        self.relay = None
+        self.kernel.channels.link_down()
         self.kernel.network.link_changed(False)
 
     def _tick(self) -> None:
@@ -210,6 +218,9 @@ class Link:
         except (wire.LinkMessageError, ValueError) as exc:
             log.warning("link message on %s ignored: %s", topic, exc)
             return
+        if where.kind == channel_link.CHANNEL:
+            self.kernel.channels.receive(message)
+            return
         handler = {wire.TIME: self._time, wire.DESIRED: self._desired, wire.COMMAND: self._command,
                    wire.ACK_DOWN: self._ack, wire.SLOW_DOWN: self.kernel.fota.slow_down}.get(where.kind)
         if handler is not None:
@@ -217,6 +228,10 @@ class Link:
 
     def _time(self, message: dict[str, Any]) -> None:
         self.kernel.calls.set_wall_time(int(message["unix_us"]))
+        relay = message.get("relay")
+        if isinstance(relay, str) and channel_link.is_relay_id(relay):
+            self.relay = relay
+        self.kernel.network.link_changed(True)
         if self._hello_at is not None:
             self._hello_at = None
             self._pump()

@@ -3,7 +3,8 @@
 The connection runs paho's network loop on its own thread and never touches the device: it calls
 `on_up`, `on_down`, `on_message` and `on_tick` (about every TICK_S) from that thread, and the kernel
 hands them to the emulation thread with `device.post`. Only that thread uses the paho client (its TLS
-socket is not safe to share): `publish` from any other thread goes through an outbox it drains.
+socket is not safe to share): `publish` from any other thread goes through an outbox it drains,
+waking the thread at once (common/mqtt_loop.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..common import link as wire
+from ..common.mqtt_loop import Waker, turn
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,6 @@ KEEPALIVE_S = 30
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 8.0
 TICK_S = 0.05
-BRISK_TICK_S = 0.002  # while `brisk` (a remote debugging session): what is queued goes out this soon
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -67,7 +68,7 @@ class LinkClient:
         self._stop = threading.Event()
         self._up = False
         self._outbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
-        self.brisk = False  # turn the loop every BRISK_TICK_S, not TICK_S: a debugger waits on each message
+        self._waker = Waker()  # a message queued from another thread goes out at once, not at the tick
         self._thread: threading.Thread | None = None
         self._context = context
         self._mqtt = self._new_client()
@@ -103,6 +104,7 @@ class LinkClient:
         if not self._up:
             return False
         self._outbox.put((wire.up(self.device_sid, kind), payload))
+        self._waker.wake()
         return True
 
     def _drain(self) -> None:
@@ -118,6 +120,7 @@ class LinkClient:
         """Say goodbye (the service marks the device offline) and stop the thread."""
         self.publish(wire.STATUS, {"online": False})
         self._stop.set()
+        self._waker.wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -131,8 +134,7 @@ class LinkClient:
                 self._mqtt.connect(self.host, self.port, keepalive=KEEPALIVE_S, clean_start=True)
                 while not self._stop.is_set():
                     self._drain()
-                    tick = BRISK_TICK_S if self.brisk else TICK_S
-                    if self._mqtt.loop(timeout=tick) != mqtt.MQTT_ERR_SUCCESS:
+                    if turn(self._mqtt, self._waker, TICK_S) != mqtt.MQTT_ERR_SUCCESS:
                         break
                     if self._up:
                         attempt = 0

@@ -10,16 +10,18 @@ from ..device.bus import DeviceEvent
 from ..device.clock import Timer
 from ..device.machine import Device
 from ..device.nsc import CallContext
-from . import calls, crashes, fota, link, network, power, remote_debug
+from . import calls, channels, config_channel, crashes, fota, http_channel, link, network, power, remote_debug
 from . import (
     app_testing,
     external_flash,
     fast_interrupts,
+    mqtt_channel,
     notifications,
     peripheral_access,
     server_logging,
     system_led,
     system_notifications,
+    wifi,
 )
 from .storage import KernelStorage
 
@@ -60,7 +62,7 @@ class Microvisor:
         self.app_testing = app_testing.install(self)
         self.families += [self.notifications, self.system_notifications, self.server_logging,
                           self.fast_interrupts, self.external_flash, self.app_testing,
-                          peripheral_access.install(self), system_led.install(self)]
+                          peripheral_access.install(self), system_led.install(self), wifi.install(self)]
         self.app_body = None  # the running application's AppManifest.AppBody (policies), if any
         self.app_manifest_hash: str | None = None
         self.no_application_reason: str | None = None
@@ -69,10 +71,14 @@ class Microvisor:
         device.events.subscribe(self._on_event)
         # The link to the service and what travels over it (idle on a device with no broker).
         self.network = network.install(self)
+        self.channels = channels.install(self)  # the application's channels, and each type's calls
+        http_channel.install(self, self.channels)
+        config_channel.install(self, self.channels)
+        mqtt_channel.install(self, self.channels)
         self.fota = fota.install(self)
         self.remote_debug = remote_debug.RemoteDebug(self)
         self.link = link.install(self)
-        self.families += [self.network, self.fota, self.link]
+        self.families += [self.network, self.channels, self.fota, self.link]
         self.link.start()
 
     def reboot(self, why: str) -> None:

@@ -92,7 +92,6 @@ class RemoteDebug:
         connection = socket.create_connection(("127.0.0.1", self._server.port))
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._session, self._connection = channel.DeviceSession(key, session), connection
-        self.kernel.link.brisk(True)
         self._publish(self._session.opened())
         threading.Thread(target=self._pump, args=(self._session, connection), name="remote-debug",
                          daemon=True).start()
@@ -130,7 +129,6 @@ class RemoteDebug:
             connection.close()
         if session is not None:
             self._publish(session.close())
-            self.kernel.link.brisk(False)
             log.info("remote debug session closed")
 
     def _publish(self, payload: bytes) -> None:
