@@ -260,6 +260,26 @@ def test_any_server_process_takes_input_and_streams_output(servers, tmp_path):
             assert base64.b64decode(stream.events[0][2]["payload"]) == b"\x00out\xff\n"
         credits = [json.loads(payload) for _, payload in peer.received(down)]
         assert {"op": "credit", "ch": 1, "bytes": 6} in credits  # the relay took the output
+        # The device connects again and the other worker answers: the relay that held the console
+        # forgets it too (its channels ended with the last connection), so input reaches nothing. The
+        # shared subscription deals hellos round the workers; one answered by the same relay starts over.
+        for attempt in range(8):
+            times = len(peer.received(wire.down(peer.sid, wire.TIME)))
+            peer.send(wire.HELLO, {"boot": f"b{attempt + 2}"})
+            answered = wait_until(lambda: peer.received(wire.down(peer.sid, wire.TIME))[times:], 10, "time")
+            if json.loads(answered[0][1])["relay"] != relay:
+                break
+            peer.send(f"{channel_link.CHANNEL}/{relay}",
+                      {"op": "open", "ch": 1, "type": "opaque", "endpoint": "console", "window": 512})
+            time.sleep(0.3)
+        else:
+            raise AssertionError("every hello was answered by the same worker")
+        time.sleep(0.5)
+        before = typed()
+        for server in servers:
+            assert post(server, peer.sid, b"after reconnecting\n").status_code == 202
+        time.sleep(1.0)
+        assert typed() == before
     finally:
         for stream in streams:
             stream.close()

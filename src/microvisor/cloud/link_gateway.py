@@ -182,8 +182,6 @@ class LinkGateway:
 def _variable(session, model: type[Config] | type[Secret], device: Device, owner: Device | None,
               key: str) -> Config | Secret | None:
     """The config or secret `key` of `owner` (a device, else the account), falling back to the account's."""
-    if device.account_id is None:
-        return None
     for scope_owner in ((owner, None) if owner is not None else (None,)):
         statement = variables.statement(model, device.account_id, scope_owner)
         row = session.scalar(statement.where(model.key == key))

@@ -144,8 +144,11 @@ class LinkWorker:
         JSON object."""
         where = wire.parse_topic(topic)
         sid, kind = where.device_sid, where.kind
-        if where.direction == wire.SERVICE and kind == "console":
-            self.relay.console_input(sid, payload)
+        if where.direction == wire.SERVICE:
+            if kind == wire.CONSOLE_INPUT:
+                self.relay.console_input(sid, payload)
+            elif kind == wire.CHANNELS_GONE and wire.decode(payload).get("relay") != self.relay.id:
+                self.relay.device_gone(sid)  # (the relay that says so has forgotten them already)
             return
         if where.direction != "up":
             return
@@ -182,7 +185,7 @@ class LinkWorker:
         self.gateway.app_reported(sid, app if isinstance(app, str) and app else None)
         peer = self._peers.setdefault(sid, _Peer())
         peer.desired, peer.commands = b"", set()  # a new connection: tell everything again
-        self.relay.device_gone(sid)  # its channels closed with its last connection
+        self._channels_gone(sid)  # its channels closed with its last connection
         self._send_time(sid)
         self._sync(sid, peer)
         log.info("device %s connected (app %s)", sid, (app or "none")[:12])
@@ -191,7 +194,7 @@ class LinkWorker:
         if message.get("online") is False:
             self.gateway.device_disconnected(sid)
             self._peers.pop(sid, None)
-            self.relay.device_gone(sid)
+            self._channels_gone(sid)
             log.info("device %s disconnected", sid)
 
     def _logs(self, sid: str, message: dict[str, Any]) -> None:
@@ -327,6 +330,12 @@ class LinkWorker:
     def _publish(self, topic: str, message: dict[str, Any]) -> None:
         self._mqtt.publish(topic, wire.encode(message), qos=1)
 
+    def _channels_gone(self, sid: str) -> None:
+        """The device's channels ended: forget them here, and tell every other relay (another server
+        process may hold those of its last connection)."""
+        self.relay.device_gone(sid)
+        self._publish(wire.service_topic(sid, wire.CHANNELS_GONE), {"relay": self.relay.id})
+
     def _publish_channel(self, sid: str, message: dict[str, Any]) -> None:
         self._publish(wire.down(sid, channel_link.CHANNEL), message)
 
@@ -348,7 +357,7 @@ class LinkWorker:
     def console_input(self, device_sid: str, data: bytes) -> None:
         """Pass bytes typed at a device's console to whichever worker's relay serves its console channel
         (every worker hears it; QoS 1, in order), from any thread."""
-        self._mqtt.publish(wire.console_input_topic(device_sid), data, qos=1)
+        self._mqtt.publish(wire.service_topic(device_sid, wire.CONSOLE_INPUT), data, qos=1)
 
 
 def _ranges(indices: list[int]) -> str:

@@ -6,7 +6,9 @@ answer (``"relay": id``), and the kernel sends every channel message of that con
 ``mv/<sid>/up/channel/<relay>``, which only that worker subscribes to (its other traffic is shared
 between workers). So a channel's state (an MQTT session, a console's window) lives in one process. A
 link that goes down closes every channel (MV_CLOSUREREASON_NETWORKDISCONNECTED); a new connection may
-name another relay. Down, everything comes on ``mv/<sid>/down/channel``.
+name another relay, and the worker that hears its hello tells every relay (common/link.py
+`CHANNELS_GONE`) to forget the last connection's channels. Down, everything comes on
+``mv/<sid>/down/channel``.
 
 Every message is a JSON object with ``op`` and ``ch`` (the channel's number, chosen by the kernel,
 unique within a boot). Bytes travel base64-encoded.

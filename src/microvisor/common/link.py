@@ -110,15 +110,19 @@ def service_filters(group: str = SHARE_GROUP) -> list[str]:
     return [f"$share/{group}/{ROOT}/+/up/{kind}" for kind in SHARED_KINDS]
 
 
+CONSOLE_INPUT = "console"  # bytes typed at a device's console, for the relay serving its console channel
+CHANNELS_GONE = "gone"  # {"relay": id}: the device connected again or went offline; its channels ended
+
+
 def relay_filters(relay: str) -> list[str]:
     """What one worker's channel relay subscribes to, unshared: the channel messages addressed to it and
-    the console input any server process passes on (common/channel_link.py)."""
-    return [f"{ROOT}/+/up/channel/{relay}", f"{ROOT}/+/{SERVICE}/console"]
+    what any server process tells every relay about a device (common/channel_link.py)."""
+    return [f"{ROOT}/+/up/channel/{relay}", f"{ROOT}/+/{SERVICE}/+"]
 
 
-def console_input_topic(device_sid: str) -> str:
-    """Where a server process puts bytes typed at a device's console, for the relay serving its channel."""
-    return f"{ROOT}/{device_sid}/{SERVICE}/console"
+def service_topic(device_sid: str, kind: str) -> str:
+    """A message between server processes about a device (devices can neither send nor read these)."""
+    return f"{ROOT}/{device_sid}/{SERVICE}/{kind}"
 
 
 @dataclass(frozen=True)
