@@ -266,7 +266,8 @@ def test_any_server_process_takes_input_and_streams_output(servers, tmp_path):
         for attempt in range(8):
             times = len(peer.received(wire.down(peer.sid, wire.TIME)))
             peer.send(wire.HELLO, {"boot": f"b{attempt + 2}"})
-            answered = wait_until(lambda: peer.received(wire.down(peer.sid, wire.TIME))[times:], 10, "time")
+            answered = wait_until(lambda times=times: peer.received(wire.down(peer.sid, wire.TIME))[times:],
+                                  10, "time")
             if json.loads(answered[0][1])["relay"] != relay:
                 break
             peer.send(f"{channel_link.CHANNEL}/{relay}",
