@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from microvisor.common.api_client import ApiClient
@@ -197,6 +198,42 @@ class Server:
                                 env=self.env(), check=False)
         assert result.returncode == 0, f"microvisor {' '.join(args)}: {result.stdout}{result.stderr}"
         return result
+
+
+class SseStream:
+    """A server-sent-events GET read by a thread: its status and its events (id, event, data) as they come."""
+
+    def __init__(self, server: Server, path: str, auth: tuple[str, str] | None = None, **params: str):
+        self.events: list[tuple[str | None, str, dict]] = []
+        self.status: int | None = None
+        self._client = httpx.Client(base_url=server.url, auth=auth or server.credentials, timeout=None)
+        self._opened = threading.Event()
+        threading.Thread(target=self._read, args=(path, params), daemon=True).start()
+        assert self._opened.wait(10), f"the stream {path} did not open"
+
+    def _read(self, path: str, params: dict[str, str]) -> None:
+        try:
+            with self._client.stream("GET", path, params=params) as response:
+                self.status = response.status_code
+                self._opened.set()
+                event_id, name, data = None, "message", []
+                for line in response.iter_lines():
+                    if line.startswith("id: "):
+                        event_id = line[4:]
+                    elif line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: "):
+                        data.append(line[6:])
+                    elif not line and data:
+                        self.events.append((event_id, name, json.loads("\n".join(data))))
+                        event_id, name, data = None, "message", []
+        except httpx.HTTPError:
+            pass
+        finally:
+            self._opened.set()
+
+    def close(self) -> None:
+        self._client.close()
 
 
 class DeviceRun:

@@ -13,7 +13,6 @@ import pty
 import re
 import select
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from microvisor.common import link as wire
 
 from ..conftest import CLI
 from ..security.conftest import create_account, settle
-from .conftest import DeviceRun, Server, free_port, wait_until
+from .conftest import DeviceRun, Server, SseStream, free_port, wait_until
 from .test_debug_relay import device as hand_driven_device
 from .test_link import create_device
 
@@ -35,38 +34,11 @@ RECEIVE_BUFFER = 512  # the example's receive buffer (sdk/examples/console/main.
 MAX_INPUT = 16 * 1024  # what one POST …/Console may carry
 
 
-class ConsoleStream:
-    """GET …/Console/Stream read by a thread: its status, and every piece of output as it comes."""
+class ConsoleStream(SseStream):
+    """GET …/Console/Stream read by a thread: every piece of output as it comes."""
 
     def __init__(self, server: Server, sid: str, auth: tuple[str, str] | None = None, **params: str):
-        self.status: int | None = None
-        self.events: list[tuple[str | None, str, dict]] = []
-        self._client = httpx.Client(base_url=server.url, auth=auth or server.credentials, timeout=None)
-        self._opened = threading.Event()
-        threading.Thread(target=self._read, args=(f"/v1/Devices/{sid}/Console/Stream", params),
-                         daemon=True).start()
-        assert self._opened.wait(10), "the console stream did not open"
-
-    def _read(self, path: str, params: dict[str, str]) -> None:
-        try:
-            with self._client.stream("GET", path, params=params) as response:
-                self.status = response.status_code
-                self._opened.set()
-                event_id, name, data = None, "message", []
-                for line in response.iter_lines():
-                    if line.startswith("id: "):
-                        event_id = line[4:]
-                    elif line.startswith("event: "):
-                        name = line[7:]
-                    elif line.startswith("data: "):
-                        data.append(line[6:])
-                    elif not line and data:
-                        self.events.append((event_id, name, json.loads("\n".join(data))))
-                        event_id, name, data = None, "message", []
-        except httpx.HTTPError:
-            pass
-        finally:
-            self._opened.set()
+        super().__init__(server, f"/v1/Devices/{sid}/Console/Stream", auth, **params)
 
     @property
     def text(self) -> str:
@@ -76,9 +48,6 @@ class ConsoleStream:
         found = wait_until(lambda: re.search(pattern, self.text), timeout, f"{pattern!r} on the console")
         assert isinstance(found, re.Match)
         return found
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def post(server: Server, sid: str, data: bytes, headers: dict[str, str] | None = None,

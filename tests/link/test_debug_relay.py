@@ -7,9 +7,7 @@ The service moves debug messages as opaque bytes: POST …/Debug to the device's
 from __future__ import annotations
 
 import base64
-import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from microvisor.device.identity import read_identity
 from microvisor.device.state import DeviceState
 
 from ..security.conftest import DeviceIdentity, MqttPeer, connect, create_account, register, settle
-from .conftest import Server, wait_until
+from .conftest import Server, SseStream, wait_until
 from .test_link import create_device
 
 OCTET_STREAM = {"Content-Type": "application/octet-stream"}
@@ -52,46 +50,17 @@ def down_debug(peer: MqttPeer) -> list[bytes]:
     return [payload for _, payload in peer.received(wire.down(peer.sid, wire.DEBUG))]
 
 
-class Stream:
-    """GET …/Debug/Stream read by a thread: its status and its events (id, event, data) as they come."""
+class Stream(SseStream):
+    """GET …/Debug/Stream read by a thread."""
 
     def __init__(self, server: Server, sid: str, auth: tuple[str, str] | None = None, **params: str):
-        self.events: list[tuple[str | None, str, dict]] = []
-        self.status: int | None = None
-        self._client = httpx.Client(base_url=server.url, auth=auth or server.credentials, timeout=None)
-        self._opened = threading.Event()
-        threading.Thread(target=self._read, args=(f"/v1/Devices/{sid}/Debug/Stream", params),
-                         daemon=True).start()
-        assert self._opened.wait(10), "the stream did not open"
-
-    def _read(self, path: str, params: dict[str, str]) -> None:
-        try:
-            with self._client.stream("GET", path, params=params) as response:
-                self.status = response.status_code
-                self._opened.set()
-                event_id, name, data = None, "message", []
-                for line in response.iter_lines():
-                    if line.startswith("id: "):
-                        event_id = line[4:]
-                    elif line.startswith("event: "):
-                        name = line[7:]
-                    elif line.startswith("data: "):
-                        data.append(line[6:])
-                    elif not line and data:
-                        self.events.append((event_id, name, json.loads("\n".join(data))))
-                        event_id, name, data = None, "message", []
-        except httpx.HTTPError:
-            pass
-        finally:
-            self._opened.set()
+        super().__init__(server, f"/v1/Devices/{sid}/Debug/Stream", auth, **params)
 
     def payloads(self, count: int, timeout: float = 10) -> list[bytes]:
         """The first `count` messages' bytes, once that many came."""
         wait_until(lambda: len(self.events) >= count, timeout, f"{count} debug message(s) on the stream")
         return [base64.b64decode(data["payload"]) for _, _, data in self.events[:count]]
 
-    def close(self) -> None:
-        self._client.close()
 
 
 @pytest.fixture
