@@ -99,13 +99,19 @@ def _resources(service: Service, api: cloud.Api) -> dict[str, str]:
             assert api.post(f"{owner}/{family}", data={"Key": KEY, "Value": "v"}).status_code == 201
     with service.database.transaction() as session:
         card = factory.create_card(session, api.sid, keys.raw_public(keys.generate().public_key()), 5).sid
-    return {"device": device, "app": app, "signing_key": signing_key, "card": card}
+    service.link.app_reported(device, api.get(f"/v1/Apps/{app}").json()["hash"].split(":")[1])
+    crash = service.link.crashed(device, {"format": "microvisor-crash-report", "fault": "UsageFault",
+                                          "fault_status": {"cfsr": 1 << 25}, "pc": 0x08000400})
+    group = api.get(f"/v1/Crashes/{crash}").json()["group_sid"]
+    return {"device": device, "app": app, "signing_key": signing_key, "card": card, "crash": crash,
+            "crash_group": group}
 
 
 def _known(path: str, names: list[str], resources: dict[str, str]) -> dict[str, str]:
     """Path parameters naming the account's own resources."""
     sid = {"/v1/Devices": "device", "/v1/Apps": "app", "/v1/SigningKeys": "signing_key",
-           "/v1/Factory/Cards": "card", "/v1/Factory/Certificates": "device"}
+           "/v1/Factory/Cards": "card", "/v1/Factory/Certificates": "device", "/v1/Crashes": "crash",
+           "/v1/CrashGroups": "crash_group"}
     chosen = {"DeviceSid": resources["device"], "AppSid": resources["app"], "Key": KEY}
     if "Sid" in names:
         chosen["Sid"] = resources[next(kind for prefix, kind in sid.items() if path.startswith(prefix))]

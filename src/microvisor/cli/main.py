@@ -8,6 +8,7 @@ from . import (
     accounts_cmd,
     apps_cmd,
     console_cmd,
+    crashes_cmd,
     debug_cmd,
     deploy_cmd,
     device_cmd,
@@ -36,6 +37,7 @@ app.add_typer(service_cmds.logs, name="logs")
 app.add_typer(service_cmds.configs, name="configs")
 app.add_typer(service_cmds.secrets, name="secrets")
 app.add_typer(factory_cmd.app, name="factory")
+app.add_typer(crashes_cmd.app, name="crashes")
 app.command("login")(service_cmds.login)
 app.command("deploy")(deploy_cmd.deploy)
 app.command("console")(console_cmd.console)

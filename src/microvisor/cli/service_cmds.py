@@ -71,6 +71,9 @@ def apps_create(
     bundle_out: Path | None = params.option(None, "--bundle-out", type=params.OUTPUT_FILE,
                                             metavar="SIGNED.zip",
                                             help="Also save the bundle as the service co-signed it."),
+    elf: Path | None = params.option(None, "--elf", type=params.INPUT_FILE, metavar="APP.elf",
+                                     help="The application's ELF, kept by the service to symbolicate its "
+                                          "crash reports (it must load exactly the bundle's bytes)."),
     as_json: bool = JSON,
 ) -> None:
     """Upload a bundle: the service verifies it, co-signs its manifest and keeps its layers."""
@@ -78,8 +81,14 @@ def apps_create(
         data = bundle.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read {bundle}: {exc.strerror or exc}") from None
+    elf_file = None
+    if elf is not None:
+        try:
+            elf_file = (elf.name, elf.read_bytes())
+        except OSError as exc:
+            raise fail(f"cannot read {elf}: {exc.strerror or exc}") from None
     with client() as api:
-        app = upload_app(api, data, bundle.name, unique_name, quiet=as_json)
+        app = upload_app(api, data, bundle.name, unique_name, quiet=as_json, elf=elf_file)
         if bundle_out is not None:
             signed = _call(api.request, "GET", api_path("v1", "Apps", app["sid"], "Bundle")).content
             try:
@@ -90,19 +99,22 @@ def apps_create(
         print_json(app)
     else:
         out.print(f"app {app['sid']} created (hash {app['hash']})"
+                  + (f", with its ELF {elf.name}" if elf else "")
                   + (f"; co-signed bundle saved in {bundle_out}" if bundle_out else ""))
 
 
-def upload_app(api: ApiClient, data: bytes, filename: str, unique_name: str | None, quiet: bool) -> dict:
-    """Upload a bundle's bytes as an app, with a progress bar (unless quiet); the app the service made."""
+def upload_app(api: ApiClient, data: bytes, filename: str, unique_name: str | None, quiet: bool,
+               elf: tuple[str, bytes] | None = None) -> dict:
+    """Upload a bundle's bytes as an app (with the app's ELF: (file name, bytes)), with a progress bar
+    (unless quiet); the app the service made."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     with Progress(TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=err, transient=True, disable=quiet) as progress:
-        task = progress.add_task("upload", total=len(data))
+        task = progress.add_task("upload", total=len(data) + (len(elf[1]) if elf else 0))
         return _call(api.upload, "/v1/Apps", "File", filename, data,
                      {"UniqueName": unique_name} if unique_name else {},
-                     lambda n: progress.advance(task, n))
+                     lambda n: progress.advance(task, n), {"Elf": elf} if elf else None)
 
 
 def apps_list(as_json: bool = JSON) -> None:

@@ -11,6 +11,7 @@ from .body_limit import BodyLimit
 from .routes import (
     apps,
     configs,
+    crashes,
     device_activity,
     device_console,
     device_debug,
@@ -25,7 +26,8 @@ DESCRIPTION = (
     "The Microvisor v1 REST API (Devices, Apps, Configs, Secrets; HTTP Basic with the account SID and "
     "auth token; the v1 paging envelope), plus this service's own resources in the same style: device "
     "registration, app upload and download, the account's bundle-signing keys, device logs (also live, "
-    "as server-sent events), events, remote-debugging messages and devices' consoles (relayed as opaque "
+    "as server-sent events), events, crash reports (symbolicated with the app's ELF) and their groups, "
+    "remote-debugging messages and devices' consoles (relayed as opaque "
     "bytes both ways), and the factory: SFI cards and their licences, single-use challenges, chips "
     "certified from attestations, stations' results and the certifications refused."
 )
@@ -44,6 +46,6 @@ def create_app(service: Service) -> FastAPI:
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     errors.install(app)
     for module in (configs, secrets, apps, signing_keys, devices, device_activity, device_debug,
-                   device_console, factory):
+                   device_console, factory, crashes):
         app.include_router(module.router)
     return app

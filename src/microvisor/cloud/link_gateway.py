@@ -18,7 +18,7 @@ from .database import Database
 from .log_stream import LogWakeups
 from .models import Config, Device, Secret
 from .secret_box import SecretBox, SecretBoxError
-from .store import activity, debug_messages, device_state, layers, variables
+from .store import activity, crashes, debug_messages, device_state, layers, variables
 from .store.devices import logging_active
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,37 @@ class LinkGateway:
             device_state.record_update_error(session, device_state.device_by_sid(session, device_sid),
                                              error_code, message)
 
-    def crashed(self, device_sid: str, details: dict[str, Any]) -> None:
+    def crashed(self, device_sid: str, details: dict[str, Any]) -> str:
+        """Record a crash report (decoded, or kept sealed or unreadable as it came) as the device's event
+        and as a crash report, symbolicated with the reported app's ELF when it has one and grouped by
+        signature (cloud/symbolication.py, store/crashes.py); returns the report's SID."""
+        from . import symbolication
+
         with self.database.transaction() as session:
-            device_state.record_crash(session, device_state.device_by_sid(session, device_sid), details)
+            app = crashes.reported_app(session, device_state.device_by_sid(session, device_sid))
+            elf = crashes.app_elf(session, app.id) if app is not None else None
+        analysis = None
+        if not details.get("sealed") and "unreadable" not in details:
+            symbols = None
+            if elf is not None:
+                try:
+                    symbols = symbolication.symbols_for(elf, lambda: self._elf(elf))
+                except Exception as exc:  # noqa: BLE001 - a bad ELF costs its symbols, never the report
+                    log.warning("crash report of %s not symbolicated: ELF %s unreadable (%s)", device_sid,
+                                elf[:16], str(exc)[:200])
+            analysis = symbolication.analyse(details, symbols)
+        with self.database.transaction() as session:
+            device = device_state.device_by_sid(session, device_sid)
+            device_state.record_crash(session, device, details)
+            app = crashes.reported_app(session, device)
+            return crashes.record(session, device, app, details, analysis).sid
+
+    def _elf(self, sha256: str) -> bytes:
+        with self.database.transaction() as session:
+            data = crashes.elf_bytes(session, sha256)
+        if data is None:
+            raise ValueError("the stored ELF is missing or damaged")
+        return data
 
     def pending_commands(self, device_sid: str) -> list[PendingCommand]:
         with self.database.transaction() as session:

@@ -316,3 +316,85 @@ class FactoryRejection(Base):
     status: Mapped[int] = mapped_column(Integer)  # the HTTP status the station got
     reason: Mapped[str] = mapped_column(Text)
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+# --- crash reports (issue 15): apps' ELFs, symbolicated reports and their groups ---
+FAULT_LENGTH = 300  # a fault type as signatures name it
+
+
+class ElfFile(Base):
+    """An application's ELF (its symbols and line tables), stored once by the SHA-256 of its bytes."""
+
+    __tablename__ = "elf_files"
+
+    sha256: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    build_id: Mapped[str | None] = mapped_column(String(HASH_LENGTH))  # .note.gnu.build-id, hex, if any
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class AppElf(Base):
+    """The ELF an app was uploaded with (checked to load exactly the bundle's bytes)."""
+
+    __tablename__ = "app_elfs"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    elf_sha256: Mapped[str] = mapped_column(ForeignKey("elf_files.sha256"), index=True)
+
+
+class CrashGroup(Base):
+    """Crash reports of an account with one signature: the fault type and the top frames' functions."""
+
+    __tablename__ = "crash_groups"
+    __table_args__ = (UniqueConstraint("account_id", "signature_hash"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    signature_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    signature: Mapped[str] = mapped_column(Text)
+    fault_type: Mapped[str] = mapped_column(String(FAULT_LENGTH))
+    functions: Mapped[str] = mapped_column(Text)  # JSON list of the top frames' names
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    date_first: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    date_last: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class CrashTally(Base):
+    """How many of a group's crashes one device had with one app version ("" : an app the account lacks)."""
+
+    __tablename__ = "crash_tallies"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("crash_groups.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    manifest_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    date_last: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+
+class CrashReport(Base):
+    """A crash report as a device sent it, with what the service made of it: the fault in words and the
+    symbolicated frames (none for a sealed report, which only the app's developer can open)."""
+
+    __tablename__ = "crash_reports"
+    __table_args__ = (Index("ix_crash_reports_account_id_id", "account_id", "id"),
+                      Index("ix_crash_reports_device_id_id", "device_id", "id"))
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="SET NULL"), index=True)
+    manifest_hash: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("crash_groups.id", ondelete="SET NULL"),
+                                                 index=True)
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)
+    fault: Mapped[str | None] = mapped_column(Text)  # in words
+    report: Mapped[str] = mapped_column(Text)  # JSON: the decoded document, or the sealed blob in base 64
+    frames: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime, index=True)
+
+    device: Mapped[Device] = relationship(lazy="joined")
+    app: Mapped[App | None] = relationship(lazy="joined")
+    group: Mapped[CrashGroup | None] = relationship(lazy="joined")

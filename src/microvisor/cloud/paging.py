@@ -79,12 +79,14 @@ def fetch(session: Session, statement: Select, row_id: InstrumentedAttribute, re
     return Page(list(reversed(rows[:size])), True, len(rows) > size)
 
 
-def envelope(http: Request, key: str, items: list[dict], page: Page, request: PageRequest) -> dict:
-    """{key: items, meta: {...}} with absolute URLs on this service."""
+def envelope(http: Request, key: str, items: list[dict], page: Page, request: PageRequest,
+             filters: dict[str, str] | None = None) -> dict:
+    """{key: items, meta: {...}} with absolute URLs on this service; `filters` (the list's own query
+    parameters, as given) stay in every URL."""
     base = str(http.base_url).rstrip("/") + http.url.path
 
     def url(page_number: int, token: str | None = None) -> str:
-        query: dict[str, Any] = {"PageSize": request.page_size, "Page": page_number}
+        query: dict[str, Any] = {**(filters or {}), "PageSize": request.page_size, "Page": page_number}
         if token:
             query["PageToken"] = token
         return f"{base}?{urlencode(query)}"

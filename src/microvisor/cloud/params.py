@@ -90,3 +90,21 @@ MAX_REASON = 1000  # characters of a station's reason for a result
 # What a station says about a result: one line, no control characters (so no NUL for PostgreSQL).
 Reason = text(f"[^\\x00-\\x1f\\x7f]{{1,{MAX_REASON}}}",
               f"must be 1 to {MAX_REASON} characters, none of them a control character")
+CrashReportSid = text("CR[0-9a-f]{32}", "must be a crash report SID: CR and 32 hex digits")
+CrashGroupSid = text("CG[0-9a-f]{32}", "must be a crash group SID: CG and 32 hex digits")
+
+
+def _moment(value: str) -> bool:
+    import datetime
+
+    try:
+        datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+# A moment in ISO 8601 with its offset (Z or ±hh:mm), to the second or finer.
+_MOMENT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+Moment = text(_MOMENT,
+              "must be an ISO 8601 date and time with its offset, such as 2026-01-31T12:00:00Z", _moment)

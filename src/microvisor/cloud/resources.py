@@ -134,3 +134,41 @@ def factory_rejection(row: FactoryRejection) -> dict:
     return {"sequence": row.id, "card_sid": row.card_sid, "chip_uid": row.chip_uid, "station": row.station,
             "status": row.status, "reason": row.reason,
             "date_created": iso(row.date_created, milliseconds=True)}
+
+
+def _words(values: object) -> dict[str, int] | None:
+    """A device's name → 32-bit word map, keeping only what is one (the report came from a device)."""
+    if not isinstance(values, dict):
+        return None
+    return {str(k)[:32]: v for k, v in list(values.items())[:64] if type(v) is int and 0 <= v < 2**32}
+
+
+def crash_report(base: str, account_sid: str, row, detail: bool = False) -> dict:
+    """A CrashReport row (store/crashes.py); with detail, its registers, fault status and document."""
+    found = {"sid": row.sid, "account_sid": account_sid, "device_sid": row.device.sid,
+             "app_sid": row.app.sid if row.app is not None else None, "manifest_hash": row.manifest_hash,
+             "group_sid": row.group.sid if row.group is not None else None,
+             "signature": row.group.signature if row.group is not None else None, "sealed": row.sealed,
+             "fault": row.fault, "frames": json.loads(row.frames),
+             "date_created": iso(row.date_created, milliseconds=True), "url": f"{base}/v1/Crashes/{row.sid}"}
+    if detail:
+        document = json.loads(row.report)
+        readable = not row.sealed and "unreadable" not in document
+        found.update(registers=_words(document.get("registers")) if readable else None,
+                     fault_status=_words(document.get("fault_status")) if readable else None,
+                     report=document if readable else None,
+                     sealed_report=document.get("report") if not readable and isinstance(
+                         document.get("report"), str) else None)
+    return found
+
+
+def crash_group(base: str, account_sid: str, row, versions: list, devices: list) -> dict:
+    """A CrashGroup row with its counts per app version ((app SID, manifest hash, count)) and per device."""
+    return {"sid": row.sid, "account_sid": account_sid, "signature": row.signature,
+            "fault_type": row.fault_type, "functions": json.loads(row.functions), "count": row.count,
+            "date_first": iso(row.date_first, milliseconds=True),
+            "date_last": iso(row.date_last, milliseconds=True),
+            "versions": [{"app_sid": sid, "manifest_hash": manifest_hash or None, "count": count}
+                         for sid, manifest_hash, count in versions],
+            "devices": [{"device_sid": sid, "count": count} for sid, count in devices],
+            "url": f"{base}/v1/CrashGroups/{row.sid}"}

@@ -292,3 +292,79 @@ class ListFactoryResultResponse(BaseModel):
 class ListFactoryRejectionResponse(BaseModel):
     rejections: list[FactoryRejection]
     meta: PageMeta
+
+
+class CrashFrame(BaseModel):
+    """A frame of a crash: the PC, the LR, or a return address found in the stacked bytes."""
+
+    source: str = Field(description="`pc`, `lr` or `stack`.")
+    address: int
+    function: str | None
+    file: str | None
+    line: int | None
+    stack_address: int | None = None
+
+
+class CrashReport(BaseModel):
+    """This service's addition: a crash report a device sent, symbolicated with its app's ELF (when the
+    app was uploaded with one) unless its CrashPolicy sealed it to the developer's key."""
+
+    sid: str
+    account_sid: str
+    device_sid: str
+    app_sid: str | None
+    manifest_hash: str | None
+    group_sid: str | None
+    signature: str | None
+    sealed: bool
+    fault: str | None = Field(description="The fault in words (none for a sealed or unreadable report).")
+    frames: list[CrashFrame]
+    date_created: Moment
+    url: str
+
+
+class CrashReportDetail(CrashReport):
+    registers: dict[str, int] | None
+    fault_status: dict[str, int] | None
+    report: dict[str, Any] | None = Field(description="The report's document as the device wrote it "
+                                                      "(none when sealed).")
+    sealed_report: str | None = Field(description="A sealed report as it came, base 64: decrypt it with "
+                                                  "the app developer's private key.")
+
+
+class CrashVersionCount(BaseModel):
+    app_sid: str | None
+    manifest_hash: str | None = Field(description="None: an app the account no longer has, or none.")
+    count: int
+
+
+class CrashDeviceCount(BaseModel):
+    device_sid: str
+    count: int
+
+
+class CrashGroup(BaseModel):
+    """This service's addition: an account's crash reports of one signature (the fault type and the top
+    three frames' functions), counted per app version and per device."""
+
+    sid: str
+    account_sid: str
+    signature: str
+    fault_type: str
+    functions: list[str]
+    count: int
+    date_first: Moment
+    date_last: Moment
+    versions: list[CrashVersionCount]
+    devices: list[CrashDeviceCount]
+    url: str
+
+
+class ListCrashReportResponse(BaseModel):
+    crashes: list[CrashReport]
+    meta: PageMeta
+
+
+class ListCrashGroupResponse(BaseModel):
+    crash_groups: list[CrashGroup]
+    meta: PageMeta

@@ -86,9 +86,9 @@ class ApiClient:
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
 
-    def pages(self, path: str, key: str, page_size: int = 50) -> Iterator[dict]:
-        """Every item of a paged list, following meta.next_page_url."""
-        body = self.get(path, PageSize=page_size)
+    def pages(self, path: str, key: str, page_size: int = 50, **params: Any) -> Iterator[dict]:
+        """Every item of a paged list (filtered by params), following meta.next_page_url."""
+        body = self.get(path, PageSize=page_size, **params)
         while True:
             yield from body.get(key, [])
             next_url = (body.get("meta") or {}).get("next_page_url")
@@ -97,9 +97,12 @@ class ApiClient:
             body = self._object(self.request("GET", next_url))
 
     def upload(self, path: str, field: str, filename: str, data: bytes, form: dict[str, str],
-               progress: Callable[[int], None] | None = None) -> dict:
-        """A multipart upload; progress(n) is called as the request body is sent."""
-        request = self._http.build_request("POST", path, files={field: (filename, data)}, data=form)
+               progress: Callable[[int], None] | None = None,
+               more_files: dict[str, tuple[str, bytes]] | None = None) -> dict:
+        """A multipart upload (with more_files: field → (filename, bytes)); progress(n) is called as the
+        request body is sent."""
+        files = {field: (filename, data), **(more_files or {})}
+        request = self._http.build_request("POST", path, files=files, data=form)
         body = request.read()
 
         def chunks() -> Iterator[bytes]:

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 
-from .. import paging, params, resources, schemas
+from .. import paging, params, resources, schemas, symbolication
 from ..auth import CurrentCaller
-from ...common.bundle import MAX_BUNDLE_FILE
+from ...common.bundle import MAX_BUNDLE_FILE, app_image_spans
+from ..errors import InvalidRequest
 from ..intake import accept_bundle, read_bundle, signer_ids
 from ..models import App
 from ..paging import PageParams
-from ..store import apps
+from ..store import apps, crashes
 from ..store.signing_keys import registered_keys
 from .context import ERRORS, ServiceDep, base_url
 
@@ -35,6 +36,9 @@ def create_app(
     request: Request, service: ServiceDep, caller: CurrentCaller,
     bundle: Annotated[UploadFile, File(alias="File", description="The app bundle (ZIP).")],
     unique_name: Annotated[params.UniqueName | None, Form(alias="UniqueName")] = None,
+    elf: Annotated[UploadFile | None, File(alias="Elf", description="The application's ELF, for symbolicated "
+                                           "crash reports: a 32-bit Arm ELF of at most 8 MiB whose every "
+                                           "loadable byte is the bundle's at the same address.")] = None,
 ) -> dict:
     """Upload an app bundle (this service's addition; the published API uploads elsewhere).
 
@@ -42,12 +46,26 @@ def create_app(
     key this account registered (/v1/SigningKeys) and verify over its manifest, and every layer
     must match its hashes, or the upload is refused (400). The service co-signs the manifest with
     the platform's app key (a customer signature stays the primary one) and stores the layers
-    once by SHA-256."""
+    once by SHA-256.
+
+    With Elf, the application's ELF is kept for its crash reports (stored once by the SHA-256 of its
+    bytes); it is refused (400) unless it loads exactly the bundle's bytes."""
     parsed = read_bundle(bundle.file.read(MAX_BUNDLE_FILE + 1))
+    elf_data = elf.file.read(symbolication.MAX_ELF_SIZE + 1) if elf is not None else None
+    identity = None
+    if elf_data is not None:
+        try:
+            identity = symbolication.read_elf(elf_data)
+            symbolication.check_matches(identity, app_image_spans(parsed))
+        except symbolication.ElfError as exc:
+            raise InvalidRequest(str(exc)) from None
     with service.database.transaction() as session:
         registered = registered_keys(session, caller.account_id, signer_ids(parsed))
         accepted = accept_bundle(parsed, service.platform.app_key, registered)
         row = apps.create_app(session, caller.account_id, accepted, unique_name or None)
+        if identity is not None and elf_data is not None:
+            crashes.put_elf(session, identity.sha256, identity.build_id, elf_data)
+            crashes.attach_elf(session, row, identity.sha256)
         return resources.app(base_url(request), caller.account_sid, row)
 
 

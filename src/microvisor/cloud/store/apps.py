@@ -12,6 +12,7 @@ from ..clock import utc_now
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..intake import AcceptedApp
 from ..models import App, AppLayer, Device
+from .crashes import drop_unused_elfs
 from .layers import drop_unused_layers, layer_bytes, put_layer
 
 
@@ -70,6 +71,7 @@ def delete_app(session: Session, app: App) -> None:
     session.delete(app)
     session.flush()
     drop_unused_layers(session, digests)
+    drop_unused_elfs(session)
 
 
 def app_bundle(session: Session, app: App) -> Bundle:
