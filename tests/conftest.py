@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TOOLCHAIN = ROOT / "sdk" / "cmake" / "arm-none-eabi.cmake"
 CLI = ROOT / ".venv" / "bin" / "microvisor"
+
+# A test run started in the background by a non-interactive shell (`make test &`) inherits SIGINT
+# ignored, and so would every process the tests start, then stop with SIGINT as a person's Ctrl-C:
+# they would never stop. Catching it here gives the processes started from now on the default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _require_toolchain() -> None:
