@@ -48,9 +48,6 @@ class HttpChannels:
     def __init__(self, channels: Channels):
         self.channels = channels
 
-    def application_started(self) -> None:
-        """The channels family forgets the channels."""
-
     def opened(self, channel: Channel) -> None:
         channel.state = HttpState()
 
