@@ -1,4 +1,5 @@
-"""`make demo`: a server, two devices, blinky v1 then v2 over the air, live logs, and the bytes v2 took."""
+"""`make demo`: a server, two devices, blinky v1 then v2 over the air (a staged rollout), live logs, and the
+bytes v2 took."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ SENT = re.compile(r"sent layer (\w+) chunks \S+ to (UV[0-9a-f]{32}) \((\d+) byte
 LAYER_SIZE = 8192  # the flash page: the smallest layer an update can fetch
 LOG_LINES = 4  # live log lines shown after v1
 UPDATE_TIMEOUT_S, LOG_TIMEOUT_S = 45, 20
+SOAK_S = 3  # how long the first stage runs v2 before the second starts
 
 
 class OverTheAirDemo(demo_kit.Demo):
@@ -52,10 +54,10 @@ class OverTheAirDemo(demo_kit.Demo):
         heading(f"5. Live logs from {sids[0]}")
         self.stream_logs(sids[0], LOG_LINES, "LED")
 
-        heading("6. Deploy v2")
+        heading("6. Roll v2 out in two stages: one device, then both once it has run v2 for 3 s")
         server_mark = len(server.errors)  # the server's log: what it sends from here on is for v2
-        self.run("devices", "update", *sids, "--target-app", "blinky-v2", "--wait",
-                 "--wait-timeout", str(UPDATE_TIMEOUT_S))
+        self.run("deployments", "create", "blinky-v2", "--devices", ",".join(sids), "--stages", "50,100",
+                 "--soak", str(SOAK_S), "--halt-on-crash-rate", "0.5", "--wait")
         self.stream_logs(sids[1], 2, "(v2)")
         self.run("devices", "list")
 

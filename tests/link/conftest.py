@@ -239,9 +239,9 @@ class SseStream:
 class DeviceRun:
     """`microvisor device run DIR` as a process; its output collected as it comes."""
 
-    def __init__(self, directory: Path, env: dict[str, str]):
-        self.process = subprocess.Popen([str(CLI), "device", "run", str(directory)], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, env=env)
+    def __init__(self, directory: Path, env: dict[str, str], *options: str):
+        self.process = subprocess.Popen([str(CLI), "device", "run", str(directory), *options],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.output = Lines(self.process.stdout)
 
     def wait_for(self, text: str, timeout: float = 30) -> None:

@@ -103,15 +103,16 @@ def _resources(service: Service, api: cloud.Api) -> dict[str, str]:
     crash = service.link.crashed(device, {"format": "microvisor-crash-report", "fault": "UsageFault",
                                           "fault_status": {"cfsr": 1 << 25}, "pc": 0x08000400})
     group = api.get(f"/v1/Crashes/{crash}").json()["group_sid"]
+    deployment = api.post("/v1/Deployments", data={"App": app, "Devices": [device]}).json()["sid"]
     return {"device": device, "app": app, "signing_key": signing_key, "card": card, "crash": crash,
-            "crash_group": group}
+            "crash_group": group, "deployment": deployment}
 
 
 def _known(path: str, names: list[str], resources: dict[str, str]) -> dict[str, str]:
     """Path parameters naming the account's own resources."""
     sid = {"/v1/Devices": "device", "/v1/Apps": "app", "/v1/SigningKeys": "signing_key",
            "/v1/Factory/Cards": "card", "/v1/Factory/Certificates": "device", "/v1/Crashes": "crash",
-           "/v1/CrashGroups": "crash_group"}
+           "/v1/CrashGroups": "crash_group", "/v1/Deployments": "deployment"}
     chosen = {"DeviceSid": resources["device"], "AppSid": resources["app"], "Key": KEY}
     if "Sid" in names:
         chosen["Sid"] = resources[next(kind for prefix, kind in sid.items() if path.startswith(prefix))]

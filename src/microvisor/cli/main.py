@@ -11,6 +11,7 @@ from . import (
     crashes_cmd,
     debug_cmd,
     deploy_cmd,
+    deployments_cmd,
     device_cmd,
     factory_cmd,
     kernel_cmd,
@@ -38,6 +39,7 @@ app.add_typer(service_cmds.configs, name="configs")
 app.add_typer(service_cmds.secrets, name="secrets")
 app.add_typer(factory_cmd.app, name="factory")
 app.add_typer(crashes_cmd.app, name="crashes")
+app.add_typer(deployments_cmd.app, name="deployments")
 app.command("login")(service_cmds.login)
 app.command("deploy")(deploy_cmd.deploy)
 app.command("console")(console_cmd.console)

@@ -12,6 +12,7 @@ from .routes import (
     apps,
     configs,
     crashes,
+    deployments,
     device_activity,
     device_console,
     device_debug,
@@ -27,6 +28,7 @@ DESCRIPTION = (
     "auth token; the v1 paging envelope), plus this service's own resources in the same style: device "
     "registration, app upload and download, the account's bundle-signing keys, device logs (also live, "
     "as server-sent events), events, crash reports (symbolicated with the app's ELF) and their groups, "
+    "deployments (an app rolled out in stages that halt themselves on crashes), "
     "remote-debugging messages and devices' consoles (relayed as opaque "
     "bytes both ways), and the factory: SFI cards and their licences, single-use challenges, chips "
     "certified from attestations, stations' results and the certifications refused."
@@ -46,6 +48,6 @@ def create_app(service: Service) -> FastAPI:
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     errors.install(app)
     for module in (configs, secrets, apps, signing_keys, devices, device_activity, device_debug,
-                   device_console, factory, crashes):
+                   device_console, factory, crashes, deployments):
         app.include_router(module.router)
     return app

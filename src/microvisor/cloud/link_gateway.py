@@ -18,7 +18,7 @@ from .database import Database
 from .log_stream import LogWakeups
 from .models import Config, Device, Secret
 from .secret_box import SecretBox, SecretBoxError
-from .store import activity, crashes, debug_messages, device_state, layers, variables
+from .store import activity, crashes, debug_messages, deployments, device_state, layers, variables
 from .store.devices import logging_active
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class DesiredState:
     manifest: bytes | None  # OpaqueManifest co-signed by the platform
     layer_hashes: tuple[str, ...]
     logging_enabled: bool
+    politeness_s: int | None = None  # the deployment's cap on the app's politeness time (0: at once)
 
 
 class LinkGateway:
@@ -161,7 +162,8 @@ class LinkGateway:
             if app is None:
                 return DesiredState(None, None, None, (), logging_active(device))
             return DesiredState(app.sid, app.manifest_hash, app.manifest,
-                                tuple(layer.layer_hash for layer in app.layers), logging_active(device))
+                                tuple(layer.layer_hash for layer in app.layers), logging_active(device),
+                                deployments.politeness_for(session, device))
 
     def may_fetch(self, device_sid: str, digest: str) -> bool:
         """Whether the layer belongs to the app the service targets at this device."""

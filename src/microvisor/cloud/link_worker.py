@@ -310,6 +310,8 @@ class LinkWorker:
                                "chunks": found[1]})
             app = {"sid": state.app_sid, "manifest_hash": state.manifest_hash,
                    "manifest": base64.b64encode(state.manifest).decode(), "layers": layers}
+            if state.politeness_s is not None:
+                app["politeness_s"] = state.politeness_s
         return {"logging": state.logging_enabled, "app": app}
 
     def _layer(self, digest: str) -> tuple[bytes, list[str]] | None:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -398,3 +399,65 @@ class CrashReport(Base):
     device: Mapped[Device] = relationship(lazy="joined")
     app: Mapped[App | None] = relationship(lazy="joined")
     group: Mapped[CrashGroup | None] = relationship(lazy="joined")
+
+
+# --- fleet operations (issue 15): staged rollouts and the web console's sign-ins ---
+STATUS_LENGTH = 16
+REASON_LENGTH = 500
+
+
+class Deployment(Base):
+    """A staged rollout of one app to a set of the account's devices (cloud/rollouts.py drives it)."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_account_id_id", "account_id", "id"),
+                      Index("ix_deployments_status", "status"))
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))  # active|paused|halted|completed|rolled-back
+    stages: Mapped[str] = mapped_column(String(200))  # cumulative percentages, "1,10,50,100"
+    stage: Mapped[int] = mapped_column(Integer, default=0)  # the index of the stage being rolled out
+    halt_on_crash_rate: Mapped[float] = mapped_column(Float)  # 0..1: halt when the new version passes it
+    soak_s: Mapped[int] = mapped_column(Integer)  # a stage's devices stay healthy this long before the next
+    politeness_s: Mapped[int | None] = mapped_column(Integer)  # caps the app's politeness time; 0: forced
+    halt_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    date_stage_done: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)  # when soaking began
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    date_updated: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+
+    app: Mapped[App] = relationship(lazy="joined")
+
+
+class DeploymentDevice(Base):
+    """One device of a deployment: its stage, the app to roll back to, and how far it got."""
+
+    __tablename__ = "deployment_devices"
+    __table_args__ = (Index("ix_deployment_devices_device_id", "device_id"),)
+
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # the order devices are rolled out in
+    stage: Mapped[int] = mapped_column(Integer)
+    previous_app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(STATUS_LENGTH))  # store/devices.py: waiting … rolled-back
+    date_targeted: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    date_updated: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)  # first seen running the app
+
+    device: Mapped[Device] = relationship(lazy="joined")
+
+
+class WebSession(Base):
+    """A sign-in to the web console: only the token's hash is kept, with the form token it was given."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    date_expires: Mapped[datetime.datetime] = mapped_column(UtcDateTime, index=True)

@@ -108,3 +108,27 @@ def _moment(value: str) -> bool:
 _MOMENT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
 Moment = text(_MOMENT,
               "must be an ISO 8601 date and time with its offset, such as 2026-01-31T12:00:00Z", _moment)
+DeploymentSid = text("DP[0-9a-f]{32}", "must be a deployment SID: DP and 32 hex digits")
+
+
+def _stages(value: str) -> bool:
+    from ..common.rollout_stages import parse_stages
+
+    try:
+        parse_stages(value)
+    except ValueError:
+        return False
+    return True
+
+
+Stages = text("[0-9]{1,3}(,[0-9]{1,3}){0,9}",
+              "must be 1 to 10 rising whole percentages separated by commas, from at least 1 to 100, "
+              "such as 1,10,50,100", _stages)
+# A share from 0 to 1 in plain decimal (no exponent, no inf or nan), at most six decimals.
+Fraction = text(r"(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})",
+                "must be a decimal number from 0 to 1, such as 0.05")
+SoakSeconds = whole_number(0, 30 * 86400)
+PolitenessSeconds = whole_number(0, 0xFFFF_FFFF)
+DeploymentAction = text("pause|resume|rollback", "must be pause, resume or rollback")
+DeploymentStatus = text("active|paused|halted|completed|rolled-back",
+                        "must be active, paused, halted, completed or rolled-back")

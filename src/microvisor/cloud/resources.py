@@ -172,3 +172,23 @@ def crash_group(base: str, account_sid: str, row, versions: list, devices: list)
                          for sid, manifest_hash, count in versions],
             "devices": [{"device_sid": sid, "count": count} for sid, count in devices],
             "url": f"{base}/v1/CrashGroups/{row.sid}"}
+
+
+def deployment(base: str, account_sid: str, row, progress) -> dict:
+    """A Deployment row with its progress (store/deployments.py `progress`)."""
+    health = progress.health
+    return {"sid": row.sid, "account_sid": account_sid, "app_sid": row.app.sid, "status": row.status,
+            "halt_reason": row.halt_reason, "stage": row.stage, "stages": progress.stages,
+            "halt_on_crash_rate": row.halt_on_crash_rate, "soak_seconds": row.soak_s,
+            "politeness_seconds": row.politeness_s, "devices": progress.states, "devices_ran": health.ran,
+            "devices_crashed": health.crashed, "crash_rate": round(health.crash_rate, 6),
+            "date_created": iso(row.date_created), "date_updated": iso(row.date_updated),
+            "url": f"{base}/v1/Deployments/{row.sid}"}
+
+
+def deployment_device(row, previous_app_sid: str | None) -> dict:
+    """One device of a deployment (a DeploymentDevice row)."""
+    return {"device_sid": row.device.sid, "stage": row.stage, "state": row.state,
+            "previous_app_sid": previous_app_sid,
+            "date_targeted": iso(row.date_targeted) if row.date_targeted else None,
+            "date_updated": iso(row.date_updated) if row.date_updated else None}

@@ -368,3 +368,55 @@ class ListCrashReportResponse(BaseModel):
 class ListCrashGroupResponse(BaseModel):
     crash_groups: list[CrashGroup]
     meta: PageMeta
+
+
+class DeploymentStage(BaseModel):
+    percent: int = Field(description="The share of the deployment's devices this stage reaches, cumulative.")
+    devices: int = Field(description="How many devices that is.")
+    updated: int = Field(description="How many of them run the app.")
+
+
+class Deployment(BaseModel):
+    """This service's addition: an app rolled out to devices in stages. A stage advances when its devices
+    run the app and have stayed healthy for the soak time; the deployment halts by itself when an install
+    fails or the share of its devices that crashed on the app passes the threshold."""
+
+    sid: str
+    account_sid: str
+    app_sid: str
+    status: str = Field(description="active, paused, halted, completed or rolled-back.")
+    halt_reason: str | None
+    stage: int = Field(description="The index of the stage being rolled out.")
+    stages: list[DeploymentStage]
+    halt_on_crash_rate: float
+    soak_seconds: int
+    politeness_seconds: int | None = Field(description="The longest a device waits before it restarts into "
+                                                       "the app (0: forced, at once; none: the app's own).")
+    devices: dict[str, int] = Field(description="How many devices are in each state: waiting, targeted, "
+                                                "updated, failed, left (retargeted by hand or by a newer "
+                                                "deployment) and rolled-back.")
+    devices_ran: int = Field(description="Devices that ran the app.")
+    devices_crashed: int = Field(description="Of those, the ones that crashed on it.")
+    crash_rate: float
+    date_created: Moment
+    date_updated: Moment
+    url: str
+
+
+class DeploymentDevice(BaseModel):
+    device_sid: str
+    stage: int
+    state: str
+    previous_app_sid: str | None = Field(description="The app a rollback targets the device at.")
+    date_targeted: Moment | None
+    date_updated: Moment | None = Field(description="When the device was first seen running the app.")
+
+
+class ListDeploymentResponse(BaseModel):
+    deployments: list[Deployment]
+    meta: PageMeta
+
+
+class ListDeploymentDeviceResponse(BaseModel):
+    devices: list[DeploymentDevice]
+    meta: PageMeta

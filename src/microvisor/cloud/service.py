@@ -22,6 +22,7 @@ from .destinations import Destinations
 from .link_gateway import LinkGateway
 from .link_worker import LinkWorker
 from .log_stream import LogWakeups
+from .rollouts import RolloutDriver
 from .secret_box import SecretBox, SecretBoxError
 from .store.accounts import AccountMismatch, create_account, ensure_account
 
@@ -62,6 +63,7 @@ class Service:
         self._kernel: bytes | None = None
         self.broker: Broker | None = None
         self.worker: LinkWorker | None = None
+        self.rollouts = RolloutDriver(database)
         self.broker_address: str | None = None  # what registered devices are told to connect to
         self.failure: str | None = None  # why the service must stop (its broker is gone for good)
         self.failed = threading.Event()
@@ -84,6 +86,7 @@ class Service:
             self.worker = LinkWorker(self.link, host, port, files, budget=budget, destinations=destinations,
                                      channel_ca=str(settings.channel_ca) if settings.channel_ca else None)
             self.worker.start()
+            self.rollouts.start()
         except (broker.BrokerError, LinkMessageError, OSError, ValueError, ssl.SSLError) as exc:
             self.stop_link()
             raise StartupError(f"cannot start the device link: {exc}") from None
@@ -95,6 +98,7 @@ class Service:
         self.failed.set()
 
     def stop_link(self) -> None:
+        self.rollouts.stop()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

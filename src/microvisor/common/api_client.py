@@ -152,7 +152,10 @@ def _event_data(text: str) -> dict:
     return value
 
 
-def _form_value(value: Any) -> str:
+def _form_value(value: Any) -> str | list[str]:
+    """A form field's text; a list is the field repeated."""
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -29,7 +29,9 @@ Down (service → device), all QoS 1:
 
 - ``down/time`` — ``{"unix_us": int}``
 - ``down/desired`` — ``{"logging": bool, "app": null | {"sid", "manifest_hash", "manifest": base64
-  OpaqueManifest, "layers": [{"hash": hex, "size": int, "chunk_size": int, "chunks": [sha256 hex]}]}}``
+  OpaqueManifest, "layers": [{"hash": hex, "size": int, "chunk_size": int, "chunks": [sha256 hex]}],
+  "politeness_s"?: int}}``: politeness_s, set by a deployment, caps the app's maximum politeness time
+  (0: restart into the app as soon as it is staged)
 - ``down/command`` — ``{"id": int, "kind": "restart-app"|"restart-device"}``
 - ``down/ack`` — ``{"logs": {"boot": str, "upto": int}}`` or ``{"crash": str}``
 - ``down/chunk/<layer hex>/<index>`` — the chunk's bytes.

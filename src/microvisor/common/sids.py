@@ -1,5 +1,5 @@
 """SIDs: two letters and 32 hex digits (AC account, UV device, KA app, FC factory card, SK signing key,
-CR crash report, CG crash group); device SIDs."""
+CR crash report, CG crash group, DP deployment); device SIDs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 
-SID_PATTERN = re.compile(r"^(AC|UV|KA|FC|CR|CG)[0-9a-f]{32}$")
+SID_PATTERN = re.compile(r"^(AC|UV|KA|FC|CR|CG|DP)[0-9a-f]{32}$")
 
 
 def device_sid(chip_uid: bytes) -> str:

@@ -10,7 +10,8 @@ What it does with the desired state the service sends (common/link.py `desired`)
   link or lost power never fetches a verified chunk again.
 - With every layer present and its hash checked, the bundle is staged for the ROM (device/staging.py),
   the application is told (system notification UPDATE) and the device restarts through the ROM when the
-  running app's maximum_politeness_time_sec has passed (0: at once), or earlier when the app calls
+  running app's maximum_politeness_time_sec (capped by a deployment's politeness_s) has passed (0: at
+  once), or earlier when the app calls
   mvRestart(AUTOAPPLYUPDATE).
 - After the restart the service learns the new manifest hash from the device's hello; when the ROM
   discarded the staged update instead, the next boot reports ERROR_ROM_REJECTED. A failed target is
@@ -53,6 +54,11 @@ MAX_RETRY_AFTER_MS = 60_000  # the longest a slow-down answer can make the devic
 FACT_STAGED, FACT_FAILED = "staged_update", "failed_update"
 
 
+def _politeness_cap(value: Any) -> int | None:
+    """The desired state's politeness_s: a whole number of seconds from 0 to 2^32-1, else no cap."""
+    return value if type(value) is int and 0 <= value <= 0xFFFF_FFFF else None
+
+
 class UpdateFailed(Exception):
     """An update that cannot be installed: (update_error_code, one sentence)."""
 
@@ -80,6 +86,7 @@ class Fota:
         self._reported_done = -1
         self._timer: Timer | None = None
         self._pending_report: dict[str, Any] | None = None
+        self._politeness_cap: int | None = None  # the service's cap on the app's politeness time
 
     def application_started(self) -> None:
         """An update being fetched or staged outlives application restarts."""
@@ -221,6 +228,7 @@ class Fota:
         except (DownloadStoreError, FlashError) as exc:
             raise UpdateFailed(wire.ERROR_TOO_LARGE, str(exc)) from None
         self.target, self._manifest, self._local, self.ready = wanted, manifest, local, False
+        self._politeness_cap = _politeness_cap(app.get("politeness_s"))
         self._reported_done = -1
         total = sum(len(layer.chunks) for layer in fetch)
         fetch_bytes = sum(layer.size for layer in fetch)
@@ -328,10 +336,13 @@ class Fota:
             self._timer = self.kernel.device.clock.schedule_in(politeness * NS_PER_S, self.apply)
 
     def _politeness_s(self) -> int:
+        """The running app's maximum politeness time, capped by the service's (a deployment's) when it set
+        one: the service may hurry an update, never delay it past what the app allows."""
         body = self.kernel.app_body
         if self.kernel.no_application_reason or body is None or not hasattr(body, "update"):
             return 0
-        return int(body.update.maximum_politeness_time_sec)
+        own = int(body.update.maximum_politeness_time_sec)
+        return own if self._politeness_cap is None else min(own, self._politeness_cap)
 
     # --- applying -----------------------------------------------------------------------------
     def apply_if_ready(self) -> bool:

@@ -5,19 +5,23 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from ...common.sids import is_sid
 from ..clock import utc_now
 from ..errors import Conflict, NotFound
-from ..models import Device, DeviceCommand
+from ..models import App, DeploymentDevice, Device, DeviceCommand
 from . import activity
 from .apps import target_app
 
 PENDING, UP_TO_DATE, ERROR = "pending", "up-to-date", "error"
 LOGGING_PERIOD = datetime.timedelta(hours=24)
 RESTART_APP, RESTART_DEVICE = "restart-app", "restart-device"
+# A device's part in a deployment (store/deployments.py); a developer's own retarget makes it LEFT.
+WAITING, TARGETED, UPDATED, FAILED, LEFT, ROLLED_BACK = ("waiting", "targeted", "updated", "failed", "left",
+                                                         "rolled-back")
+IN_DEPLOYMENT = (WAITING, TARGETED, UPDATED, FAILED)
 
 
 def register_device(session: Session, account_id: int, sid: str, chip_uid: bytes, certificate_pem: str,
@@ -96,7 +100,16 @@ def logging_active(device: Device, now: datetime.datetime | None = None) -> bool
 
 
 def _retarget(session: Session, device: Device, reference: str, now: datetime.datetime) -> None:
+    """A developer's own choice of target takes the device out of any deployment that would target it."""
     app = target_app(session, device.account_id, reference) if reference else None
+    session.execute(update(DeploymentDevice)
+                    .where(DeploymentDevice.device_id == device.id, DeploymentDevice.state.in_(IN_DEPLOYMENT))
+                    .values(state=LEFT))
+    set_target(session, device, app, now)
+
+
+def set_target(session: Session, device: Device, app: App | None, now: datetime.datetime) -> None:
+    """Target the device at this app (None: no target); the link tells the device."""
     device.target_app = app
     device.date_targeted = now if app is not None else None
     device.update_error_code = 0
