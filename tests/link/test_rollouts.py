@@ -18,8 +18,8 @@ def _upload(server: Server, elf, name: str, tmp_path, *options: str) -> dict:
 
 
 def _deploy(server: Server, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), "deployments", "create", *args, "--json"], capture_output=True, text=True,
-                          timeout=120, env=server.env(), check=False)
+    return subprocess.run([str(CLI), "deployments", "create", *args, "--json"], capture_output=True,
+                          text=True, timeout=120, env=server.env(), check=False)
 
 
 def test_a_rollout_completes_then_one_halts_on_crashes_and_rolls_back(server, link_apps, examples, tmp_path):
@@ -30,8 +30,8 @@ def test_a_rollout_completes_then_one_halts_on_crashes_and_rolls_back(server, li
     devices = [DeviceRun(tmp_path / f"dev{n}", server.env(), "--keep-running") for n in range(2)]
     try:
         # Both devices, in two stages, each stage soaking 1 s; --wait follows it to the end.
-        done = _deploy(server, "rollout-good", "--devices", ",".join(sids), "--stages", "50,100", "--soak", "1",
-                       "--forced", "--wait")
+        done = _deploy(server, "rollout-good", "--devices", ",".join(sids), "--stages", "50,100",
+                       "--soak", "1", "--forced", "--wait")
         assert done.returncode == 0, done.stdout + done.stderr
         first = json.loads(done.stdout)
         assert first["status"] == "completed" and first["devices"]["updated"] == 2

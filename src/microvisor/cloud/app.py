@@ -22,6 +22,7 @@ from .routes import (
     signing_keys,
 )
 from .service import Service
+from .web import router as web_console
 
 DESCRIPTION = (
     "The Microvisor v1 REST API (Devices, Apps, Configs, Secrets; HTTP Basic with the account SID and "
@@ -50,4 +51,5 @@ def create_app(service: Service) -> FastAPI:
     for module in (configs, secrets, apps, signing_keys, devices, device_activity, device_debug,
                    device_console, factory, crashes, deployments):
         app.include_router(module.router)
+    app.include_router(web_console)  # the web console at /: pages, its script's endpoints, its static files
     return app

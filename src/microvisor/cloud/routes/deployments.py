@@ -111,7 +111,7 @@ def update_deployment(
 ) -> dict:
     """Pause, resume or roll back a deployment; 409 when its status does not allow it."""
     with service.database.transaction() as session:
-        row = deployments.find_deployment(session, caller.account_id, sid)
+        row = deployments.find_deployment(session, caller.account_id, sid, for_change=True)
         deployments.act(session, row, action)
         return _render(request, session, caller.account_sid, row)
 

@@ -233,11 +233,15 @@ def deployments_statement(account_id: int, status: str | None = None) -> Select:
     return statement if status is None else statement.where(Deployment.status == status)
 
 
-def find_deployment(session: Session, account_id: int, sid: str) -> Deployment:
+def find_deployment(session: Session, account_id: int, sid: str, *, for_change: bool = False) -> Deployment:
+    """The account's deployment, else NotFound; `for_change` locks its row for the transaction (so a pause
+    or a rollback and a step of the rollout driver come one after the other)."""
     deployment = None
     if is_sid(sid, "DP"):
-        deployment = session.scalar(select(Deployment).where(Deployment.account_id == account_id,
-                                                             Deployment.sid == sid))
+        statement = select(Deployment).where(Deployment.account_id == account_id, Deployment.sid == sid)
+        if for_change:
+            statement = statement.with_for_update(of=Deployment)
+        deployment = session.scalar(statement)
     if deployment is None:
         raise NotFound(f"no deployment {sid} in this account")
     return deployment
