@@ -65,7 +65,7 @@ bench: examples bench-apt
 bench-startup: examples
 	$(PY) bench/startup.py
 
-.PHONY: bench-fleet bench-debug bench-factory bench-channels
+.PHONY: bench-fleet bench-debug bench-factory bench-channels bench-deltas
 bench-fleet: examples
 	$(PY) bench/fleet.py
 
@@ -77,6 +77,11 @@ bench-factory: examples
 
 bench-channels: setup
 	$(PY) bench/channels.py
+
+# The bytes an update ships: whole layers, our patch (detools) and bsdiff4 for a one-function change and
+# a change that moves code.
+bench-deltas: setup
+	$(PY) bench/deltas.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench scripts

@@ -11,7 +11,7 @@ import demo_kit
 from demo_kit import DemoError, console, heading
 
 DEVICE = re.compile(r"device (UV[0-9a-f]{32})")
-SENT = re.compile(r"sent layer (\w+) chunks \S+ to (UV[0-9a-f]{32}) \((\d+) bytes\)")
+SENT = re.compile(r"sent (layer|patch) (\w+) chunks \S+ to (UV[0-9a-f]{32}) \((\d+) bytes\)")
 LAYER_SIZE = 8192  # the flash page: the smallest layer an update can fetch
 LOG_LINES = 4  # live log lines shown after v1
 UPDATE_TIMEOUT_S, LOG_TIMEOUT_S = 45, 20
@@ -61,25 +61,29 @@ class OverTheAirDemo(demo_kit.Demo):
         self.stream_logs(sids[1], 2, "(v2)")
         self.run("devices", "list")
 
-        heading("7. What v2 cost")
-        inspected = json.loads(self.run("apps", "inspect", "blinky-v2.zip", "--json", show_output=False))
-        full = sum(layer["bytes"] for layer in inspected["layers"])
-        total_layers = len(inspected["layers"])
-        sent: dict[str, int] = {}
-        layers: dict[str, set[str]] = {}
-        for layer, sid, count in SENT.findall("\n".join(server.errors[server_mark:])):
-            sent[sid] = sent.get(sid, 0) + int(count)
-            layers.setdefault(sid, set()).add(layer)
+        heading("7. What v2 cost, as a patch and as whole layers")
+        inspected = {version: json.loads(self.run("apps", "inspect", f"blinky-{version}.zip", "--json",
+                                                  show_output=False)) for version in ("v1", "v2")}
+        full = sum(layer["bytes"] for layer in inspected["v2"]["layers"])
+        old = {layer["fetch_hash"] for layer in inspected["v1"]["layers"]}
+        changed = [layer for layer in inspected["v2"]["layers"] if layer["fetch_hash"] not in old]
+        whole = sum(layer["bytes"] for layer in changed)
+        sent: dict[str, dict[str, int]] = {}
+        for kind, _, sid, count in SENT.findall("\n".join(server.errors[server_mark:])):
+            sent.setdefault(sid, {}).setdefault(kind, 0)
+            sent[sid][kind] += int(count)
         for sid in sids:
             if sid not in sent:
-                raise DemoError(f"the server's log shows no chunks sent to {sid} for v2.")
-            console.print(f"  {sid}  v2: [bold]{sent[sid]:,} bytes sent[/bold] of {full:,} (full image); "
-                          f"{len(layers[sid])} of {total_layers} layer(s) fetched")
+                raise DemoError(f"the server's log shows nothing sent to {sid} for v2.")
+            how = " and ".join(f"{count:,} in {kind}es" if kind == "patch" else f"{count:,} in whole {kind}s"
+                               for kind, count in sorted(sent[sid].items()))
+            total = sum(sent[sid].values())
+            console.print(f"  {sid}  v2: [bold]{total:,} bytes sent[/bold] of {full:,} (full image): {how}")
+        console.print(f"  whole layers would have sent {whole:,} bytes ({len(changed)} of "
+                      f"{len(inspected['v2']['layers'])} layer(s) changed)")
         console.print("  [dim](bytes sent: the server's own log of the chunks it published to each device; "
-                      "full image: the v2 bundle's layers)[/dim]")
-        if total_layers == 1:
-            console.print(f"  [dim]blinky fits in one {LAYER_SIZE // 1024} KiB layer, so v2's changed layer "
-                          "is the whole image; a larger app fetches only the layers that changed.[/dim]")
+                      "a patch (detools) rebuilds a changed layer from the app the device runs, and the "
+                      "manifest's hash checks the result)[/dim]")
 
     def stream_logs(self, sid: str, count: int, text: str) -> None:
         """`logs stream` until `count` lines containing `text` arrive; they are shown."""

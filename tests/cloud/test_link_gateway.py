@@ -1,18 +1,22 @@
 """The store functions the link workers call: connections, logs, reported apps, errors, crashes, commands,
-debug messages."""
+debug messages, patches."""
 
 from __future__ import annotations
 
 import datetime
+import os
 
 import pytest
+from sqlalchemy import update
 
 from microvisor.cloud.clock import utc_now
 from microvisor.cloud.errors import NotFound
+from microvisor.cloud.models import LayerDelta
 from microvisor.cloud.resources import parse_api_hash
 from microvisor.cloud.store import debug_messages
 from microvisor.cloud.store.accounts import set_disabled
 from microvisor.cloud.store.device_state import device_by_sid
+from microvisor.common import delta
 
 from .conftest import app_bundle
 
@@ -97,3 +101,41 @@ def test_debug_messages_are_kept_as_they_came_briefly_and_bounded(api, service, 
         set_disabled(session, api.sid, True)
     with pytest.raises(NotFound):  # a disabled account's devices are ignored, as for logs
         service.link.debug_message(chatty, b"ignored")
+
+
+def test_patches_from_the_running_app_are_made_once_and_fetched_only_by_their_devices(api, other_api,
+                                                                                     service):
+    image = os.urandom(16 * 1024)
+    v1 = api.upload(app_bundle(image)).json()
+    v2 = api.upload(app_bundle(image[:5000] + b"v2" + image[5002:])).json()
+    sid = api.register()["sid"]
+    api.post(f"/v1/Devices/{sid}", data={"TargetApp": v2["sid"]})
+    assert service.link.desired_state(sid).source is None  # it runs nothing yet: whole layers
+    assert service.link.patch(sid, service.link.desired_state(sid).layer_hashes[0]) is None
+
+    service.link.app_reported(sid, parse_api_hash(v1["hash"]))
+    state = service.link.desired_state(sid)
+    assert state.source is not None and state.source[0] == parse_api_hash(v1["hash"])
+    [layer] = state.layer_hashes
+    patch = service.link.patch(sid, layer)
+    source = delta.source_image([(service.link.layer(state.source[1][0]), 1024 * 1024)])
+    assert patch.source_hash == delta.source_hash(source)
+    target = service.link.layer(layer)
+    assert delta.apply(source, patch.data, len(target), layer) == target
+    assert len(patch.data) < len(target) // 20
+    assert service.link.patch(sid, layer) == patch  # kept: the same patch again
+    assert service.link.may_fetch(sid, patch.hash) and service.link.layer(patch.hash) == patch.data
+
+    # Another account's device, even one running the same image, may not fetch it.
+    theirs = other_api.register()["sid"]
+    assert not service.link.may_fetch(theirs, patch.hash)
+    # Retargeted elsewhere, the device may no longer fetch it either.
+    api.post(f"/v1/Devices/{sid}", data={"TargetApp": v1["sid"]})
+    assert not service.link.may_fetch(sid, patch.hash)
+
+    # A kept patch that was damaged is made again, never served.
+    with service.database.transaction() as session:
+        session.execute(update(LayerDelta).where(LayerDelta.delta_hash == patch.hash).values(data=b"x"))
+    assert service.link.layer(patch.hash) is None
+    assert service.link.patch(sid, layer) == patch
+    assert service.link.layer(patch.hash) == patch.data

@@ -26,7 +26,7 @@ from .conftest import DeviceRun, Server, wait_until
 
 LINES = 200  # what linklog logs between its "start" and "done" lines
 WINDOW = 16  # chunks a device asks for at once (kernel/fota.py)
-SENT = re.compile(r"sent layer (\w+) chunks (\S+) to (UV\w+)")
+SENT = re.compile(r"sent (?:layer|patch) (\w+) chunks (\S+) to (UV\w+)")
 
 
 def create_device(server: Server, folder: Path) -> str:
@@ -160,7 +160,7 @@ def test_a_device_certificate_reaches_only_its_own_subtree(server, tmp_path):
         assert not connected
 
 
-def test_v1_to_v2_fetches_only_the_changed_layer(server, apps, tmp_path):
+def test_v1_to_v2_fetches_only_a_patch_for_the_changed_layer(server, apps, tmp_path):
     v1, v2 = Bundle.read(apps["v1"]["bundle"]), Bundle.read(apps["v2"]["bundle"])
     changed = sorted(set(v2.layers) - set(v1.layers))
     assert len(changed) == 1 and len(v2.layers) > 4
@@ -175,9 +175,11 @@ def test_v1_to_v2_fetches_only_the_changed_layer(server, apps, tmp_path):
         wait_up_to_date(server, sid, apps["v2"])
         device.wait_for("linklog v2 done")
         after = chunks_sent(server, sid)
-        fetched = {layer for layer in after if after[layer] != before.get(layer, 0)}
-        assert fetched == {changed[0][:12]}
+        fetched = {blob for blob in after if after[blob] != before.get(blob, 0)}
+        assert len(fetched) == 1 and fetched != {changed[0][:12]}  # a patch (common/delta.py), not the layer
+        assert after[fetched.pop()] == 1 and "sent patch" in server.log
         assert f"fetching 1 of {len(v2.layers)} layers" in device.output.text
+        assert "1 as patches" in device.output.text
         wait_until(lambda: logs(server, sid)[-1:] == ["linklog v2 done"], 20, "v2's log lines")
     finally:
         device.stop()

@@ -107,8 +107,9 @@ def _update_line(event: DeviceEvent) -> str | None:
     data = event.data
     name = str(data.get("manifest_hash") or "?")[:16]
     if event.kind == "fetching":
-        text = (f"update {name}…: fetching {data['layers']} of {data['of']} layers ({data['bytes']} bytes, "
-                f"{data['chunks']} chunks, {data['stored']} stored already)")
+        patches = f", {data['patches']} as patches" if data.get("patches") else ""
+        text = (f"update {name}…: fetching {data['layers']} of {data['of']} layers ({data['bytes']} bytes"
+                f"{patches}, {data['chunks']} chunks, {data['stored']} stored already)")
     elif event.kind == "downloaded":
         text = f"update {name}… staged; restart within {data['politeness_s']} s"
     elif event.kind == "applying":

@@ -18,7 +18,9 @@ from .database import Database
 from .log_stream import LogWakeups
 from .models import Config, Device, Secret
 from .secret_box import SecretBox, SecretBoxError
-from .store import activity, crashes, debug_messages, deployments, device_state, layers, variables
+from ..common import delta
+from ..common.bundle import sha256_hex
+from .store import activity, crashes, debug_messages, deltas, deployments, device_state, layers, variables
 from .store.devices import logging_active
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,17 @@ class DesiredState:
     layer_hashes: tuple[str, ...]
     logging_enabled: bool
     politeness_s: int | None = None  # the deployment's cap on the app's politeness time (0: at once)
+    # The app the device reports, when it is another of its account's apps: (manifest hash, layer hashes).
+    source: tuple[str, tuple[str, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A patch (common/delta.py) from the image of a device's running app to one layer of its target."""
+
+    hash: str
+    source_hash: str
+    data: bytes
 
 
 class LinkGateway:
@@ -161,19 +174,48 @@ class LinkGateway:
             app = device_state.desired_app(device)
             if app is None:
                 return DesiredState(None, None, None, (), logging_active(device))
+            running = crashes.reported_app(session, device)
+            source = None
+            if running is not None and running.id != app.id:
+                source = (running.manifest_hash, tuple(layer.layer_hash for layer in running.layers))
             return DesiredState(app.sid, app.manifest_hash, app.manifest,
                                 tuple(layer.layer_hash for layer in app.layers), logging_active(device),
-                                deployments.politeness_for(session, device))
+                                deployments.politeness_for(session, device), source)
 
     def may_fetch(self, device_sid: str, digest: str) -> bool:
-        """Whether the layer belongs to the app the service targets at this device."""
+        """Whether the layer, or the patch that makes it, belongs to the app the service targets at this
+        device."""
         with self.database.transaction() as session:
-            return layers.targets_layer(session, device_state.device_by_sid(session, device_sid), digest)
+            device = device_state.device_by_sid(session, device_sid)
+            return (layers.targets_layer(session, device, digest)
+                    or deltas.targets_delta(session, device, digest))
 
     def layer(self, digest: str) -> bytes | None:
-        """A stored layer's bytes by hex SHA-256 (what a device fetches for an update)."""
+        """A stored layer's or patch's bytes by hex SHA-256 (what a device fetches for an update)."""
         with self.database.transaction() as session:
-            return layers.layer_bytes(session, digest)
+            return layers.layer_bytes(session, digest) or deltas.delta_bytes(session, digest)
+
+    def patch(self, device_sid: str, layer_hash: str) -> Patch | None:
+        """The patch from the image of the app the device reports to this layer, made and kept the first
+        time it is asked for; None when the running app's image or the layer is not all stored."""
+        with self.database.transaction() as session:
+            running = crashes.reported_app(session, device_state.device_by_sid(session, device_sid))
+            if running is None:
+                return None
+            found = source = None
+            image = deltas.source(session, running)
+            if image is not None:
+                source = image[1]
+                found = deltas.find(session, source, layer_hash)
+            target = layers.layer_bytes(session, layer_hash)
+            if image is None or target is None:
+                return None
+            if found is not None:
+                return Patch(found.delta_hash, source, found.data)
+        data = delta.make(image[0], target)  # outside the transaction: it takes a while on large images
+        with self.database.transaction() as session:
+            deltas.put(session, source, layer_hash, data)
+        return Patch(sha256_hex(data), source, data)
 
     # --- channels (cloud/channel_relay.py) -------------------------------------------------------
     def account_config(self, device_sid: str, key: str) -> str | None:

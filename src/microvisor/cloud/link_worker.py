@@ -31,12 +31,14 @@ from .destinations import Destinations
 from .errors import NotFound
 from .fetch_budget import MAX_FETCH_CHUNKS, FetchBudget
 from .http_relay import HttpRelay
-from .link_gateway import LinkGateway
+from .link_gateway import DesiredState, LinkGateway, Patch
 
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 LAYER_CACHE = 16  # layers kept in memory for chunk requests
+PATCH_CACHE = 64  # patches (or their absence) kept in memory, by (running app's hash, layer)
+PATCH_WORTH = 0.5  # a patch is offered only when it is at most this share of the layer it makes
 _STOP = object()
 
 
@@ -62,6 +64,7 @@ class LinkWorker:
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._peers: dict[str, _Peer] = {}
         self._layers: OrderedDict[str, tuple[bytes, list[str]]] = OrderedDict()
+        self._patches: OrderedDict[tuple[str, str], Patch | None] = OrderedDict()
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(client.ca))
@@ -258,7 +261,9 @@ class LinkWorker:
             sent.append(index)
             sent_bytes += len(chunk)
         if sent:
-            log.info("sent layer %s chunks %s to %s (%d bytes)", digest[:12], _ranges(sent), sid, sent_bytes)
+            patch = any(p is not None and p.hash == digest for p in self._patches.values())
+            log.info("sent %s %s chunks %s to %s (%d bytes)", "patch" if patch else "layer", digest[:12],
+                     _ranges(sent), sid, sent_bytes)
         if refused:
             wait_s = self.budget.wait_s(sid, len(refused) * self.chunk_size)
             self._publish(wire.down(sid, wire.SLOW_DOWN), {
@@ -306,13 +311,33 @@ class LinkWorker:
                 if found is None:
                     log.warning("app %s lacks its layer %s", state.app_sid, digest[:12])
                     continue
-                layers.append({"hash": digest, "size": len(found[0]), "chunk_size": self.chunk_size,
-                               "chunks": found[1]})
+                entry = {"hash": digest, "size": len(found[0]), "chunk_size": self.chunk_size,
+                         "chunks": found[1]}
+                patch = self._patch(sid, state, digest)
+                if patch is not None and len(patch.data) <= PATCH_WORTH * len(found[0]):
+                    entry["delta"] = {"hash": patch.hash, "size": len(patch.data),
+                                      "chunk_size": self.chunk_size,
+                                      "chunks": wire.chunk_hashes(patch.data, self.chunk_size),
+                                      "source_hash": patch.source_hash}
+                layers.append(entry)
             app = {"sid": state.app_sid, "manifest_hash": state.manifest_hash,
                    "manifest": base64.b64encode(state.manifest).decode(), "layers": layers}
             if state.politeness_s is not None:
                 app["politeness_s"] = state.politeness_s
         return {"logging": state.logging_enabled, "app": app}
+
+    def _patch(self, sid: str, state: DesiredState, digest: str) -> Patch | None:
+        """The patch that makes this layer from the app the device runs, when it runs another app of its
+        account that lacks the layer (kept in memory, and in the database across processes)."""
+        if state.source is None or digest in state.source[1]:
+            return None
+        key = (state.source[0], digest)
+        if key not in self._patches:
+            self._patches[key] = self.gateway.patch(sid, digest)
+            while len(self._patches) > PATCH_CACHE:
+                self._patches.popitem(last=False)
+        self._patches.move_to_end(key)
+        return self._patches[key]
 
     def _layer(self, digest: str) -> tuple[bytes, list[str]] | None:
         if digest in self._layers:

@@ -461,3 +461,17 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(HASH_LENGTH))
     date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
     date_expires: Mapped[datetime.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+# --- binary delta updates (issue 14) ---
+class LayerDelta(Base):
+    """A patch (common/delta.py) from a source image (an installed app's layers) to one layer, made once."""
+
+    __tablename__ = "layer_deltas"
+
+    source_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    layer_hash: Mapped[str] = mapped_column(ForeignKey("layers.hash", ondelete="CASCADE"), primary_key=True)
+    delta_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), index=True)  # what a device fetches
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    date_created: Mapped[datetime.datetime] = mapped_column(UtcDateTime)

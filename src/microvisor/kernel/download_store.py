@@ -46,10 +46,14 @@ class DownloadStoreError(Exception):
 
 @dataclass(frozen=True)
 class LayerPlan:
+    """One blob to fetch: a layer, or a patch (common/delta.py) that makes the layer `patches` names."""
+
     hash: str
     size: int
     chunk_size: int
     chunks: tuple[str, ...]  # SHA-256 hex of each chunk
+    patches: str = ""  # for a patch: the hash of the layer it makes
+    patched_size: int = 0  # and that layer's size
 
     def chunk_length(self, index: int) -> int:
         return min(self.chunk_size, self.size - index * self.chunk_size)
@@ -71,7 +75,8 @@ class Plan:
         data: dict[str, Any] = json.loads(raw)
         return cls(str(data["manifest_hash"]),
                    tuple(LayerPlan(str(layer["hash"]), int(layer["size"]), int(layer["chunk_size"]),
-                                   tuple(layer["chunks"])) for layer in data["layers"]))
+                                   tuple(layer["chunks"]), str(layer.get("patches", "")),
+                                   int(layer.get("patched_size", 0))) for layer in data["layers"]))
 
     def chunk_ids(self) -> list[tuple[int, int]]:
         """(layer position, chunk index) of every chunk, in order: the store's numbering."""

@@ -8,6 +8,10 @@ What it does with the desired state the service sends (common/link.py `desired`)
   where an installed layer with the same hash sits) are taken from flash; only the others are fetched,
   in chunks the service hashes, through the QSPI download store (kernel/download_store.py), so a cut
   link or lost power never fetches a verified chunk again.
+- A layer the device lacks comes as a patch (common/delta.py) when the service offers one made from the
+  very image the installed app's layers hold in flash (its hash says so): the patch is fetched like a
+  layer, applied, and the layer it makes must have the manifest's hash; a patch that fails is dropped and
+  the target fetched again as whole layers.
 - With every layer present and its hash checked, the bundle is staged for the ROM (device/staging.py),
   the application is told (system notification UPDATE) and the device restarts through the ROM when the
   running app's maximum_politeness_time_sec (capped by a deployment's politeness_s) has passed (0: at
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import DecodeError
 
-from ..common import keys
+from ..common import delta, keys
 from ..common import link as wire
 from ..common.bundle import Bundle, BundleError, app_image_spans
 from ..common.manifest_schema import OpaqueManifest
@@ -87,6 +91,9 @@ class Fota:
         self._timer: Timer | None = None
         self._pending_report: dict[str, Any] | None = None
         self._politeness_cap: int | None = None  # the service's cap on the app's politeness time
+        self._app: dict[str, Any] = {}  # the desired app being fetched, as the service offered it
+        self._source: tuple[bytes, str] | None = None  # the installed app's image and its hash (deltas)
+        self._no_deltas: str | None = None  # a target whose patches failed: fetched as whole layers
 
     def application_started(self) -> None:
         """An update being fetched or staged outlives application restarts."""
@@ -221,21 +228,25 @@ class Fota:
             found = self._from_flash(digest, size, layer.target.internal_flash.start)
             if found is not None:
                 local[digest] = found
-            elif all(item.hash != digest for item in fetch):
-                fetch.append(LayerPlan(digest, size, chunk_size, tuple(str(c) for c in entry["chunks"])))
+            elif all(digest not in (item.hash, item.patches) for item in fetch):
+                fetch.append(self._blob(wanted, digest, size, chunk_size, entry))
         try:
             stored = self.store.begin(Plan(wanted, tuple(fetch)))
         except (DownloadStoreError, FlashError) as exc:
             raise UpdateFailed(wire.ERROR_TOO_LARGE, str(exc)) from None
         self.target, self._manifest, self._local, self.ready = wanted, manifest, local, False
+        self._app = app
         self._politeness_cap = _politeness_cap(app.get("politeness_s"))
         self._reported_done = -1
         total = sum(len(layer.chunks) for layer in fetch)
         fetch_bytes = sum(layer.size for layer in fetch)
-        log.info("update %s: %d of %d layers to fetch (%d bytes), %d chunks stored already", wanted[:12],
-                 len(fetch), len(body.layers), fetch_bytes, stored)
+        patches = sum(1 for layer in fetch if layer.patches)
+        log.info("update %s: %d of %d layers to fetch (%d bytes%s), %d chunks stored already", wanted[:12],
+                 len(fetch), len(body.layers), fetch_bytes, f", {patches} as patches" if patches else "",
+                 stored)
         self.kernel.device.events.emit("update", "fetching", manifest_hash=wanted, layers=len(fetch),
-                                       of=len(body.layers), bytes=fetch_bytes, chunks=total, stored=stored)
+                                       of=len(body.layers), bytes=fetch_bytes, chunks=total, stored=stored,
+                                       patches=patches)
         self._progress()
 
     def _check_signers(self, bundle: Bundle) -> None:
@@ -248,6 +259,52 @@ class Fota:
             bundle.check_signers(trusted, required)
         except (BootError, BundleError, keys.KeyFileError) as exc:
             raise UpdateFailed(wire.ERROR_VERIFY, f"the target's manifest is refused: {exc}") from None
+
+    def _blob(self, wanted: str, digest: str, size: int, chunk_size: int, entry: dict[str, Any]) -> LayerPlan:
+        """What to fetch for a layer the device lacks: the service's patch from the installed app, when
+        it offers one made from the very image this device holds, else the layer itself."""
+        whole = LayerPlan(digest, size, chunk_size, tuple(str(c) for c in entry["chunks"]))
+        offer = entry.get("delta")
+        if not isinstance(offer, dict) or self._no_deltas == wanted:
+            return whole
+        source = self._installed_source()
+        try:
+            if source is None or offer["source_hash"] != source[1]:
+                return whole
+            return LayerPlan(str(offer["hash"]), int(offer["size"]), int(offer["chunk_size"]),
+                             tuple(str(c) for c in offer["chunks"]), patches=digest, patched_size=size)
+        except (KeyError, TypeError, ValueError):
+            return whole
+
+    def _installed_source(self) -> tuple[bytes, str] | None:
+        """The installed app's image as common/delta.py defines it (its layers' flash regions in manifest
+        order), read once, and its hash; None without a verified app."""
+        if self._source is not None:
+            return self._source
+        body = self.kernel.app_body
+        if self.kernel.no_application_reason or body is None or not getattr(body, "layers", None):
+            return None
+        flash = self.kernel.device.state.internal_flash
+        parts = []
+        for layer in body.layers:
+            region = layer.target.internal_flash
+            if region.start + region.size > APP_FLASH_SIZE:
+                return None
+            parts.append(flash.read(APP_FLASH_ARRAY_OFFSET + region.start, region.size))
+        image = b"".join(parts)
+        self._source = (image, delta.source_hash(image))
+        return self._source
+
+    def _refetch_whole(self, target: str) -> None:
+        """Start the target again without patches (a patch that failed is never tried again for it)."""
+        app = self._app
+        self.store.clear()
+        self._cancel()
+        self._no_deltas = target
+        try:
+            self._begin(target, app)
+        except UpdateFailed as exc:
+            self._fail(target, exc)
 
     def _from_flash(self, digest: str, size: int, start: int) -> bytes | None:
         """The layer's bytes if application flash holds them: at its own target or an installed layer's."""
@@ -310,10 +367,19 @@ class Fota:
                 if hashlib.sha256(data).hexdigest() != layer.hash:
                     raise UpdateFailed(wire.ERROR_DOWNLOAD,
                                        f"layer {layer.hash[:16]} does not match its hash")
-                layers[layer.hash] = data
+                if layer.patches:
+                    source = self._installed_source()
+                    if source is None:
+                        raise delta.DeltaError("the installed app is gone")
+                    data = delta.apply(source[0], data, layer.patched_size, layer.patches)
+                layers[layer.patches or layer.hash] = data
             bundle = Bundle(manifest, layers)
             app_image_spans(bundle)  # every hash, measurement and target checked before staging
             Staging(self.kernel.device.state).write(KIND_APP, bundle.to_bytes())
+        except delta.DeltaError as exc:
+            log.warning("update %s: a patch failed (%s); fetching whole layers instead", target[:12], exc)
+            self._refetch_whole(target)
+            return
         except (DownloadStoreError, BundleError) as exc:
             self.store.clear()
             self._fail(target, UpdateFailed(wire.ERROR_DOWNLOAD, str(exc)))
